@@ -1,0 +1,70 @@
+"""Lowering of ``bpp_poisson_add``: the fused custom call, or the reference.
+
+Each platform gets one rule. It emits the ``bpp_poisson_add`` FFI custom call (result
+aliased to the target, so the update is in place) when ``impl`` is ``"fused"`` or
+``"auto"`` and the native library for that platform is loaded, and otherwise inlines
+the pure-JAX reference. ``impl="fused"`` without a native library is an error, raised
+while lowering (before anything runs).
+"""
+
+from __future__ import annotations
+
+from jax.interpreters import mlir
+
+from ..sampling.reference import reference_poisson_add
+from . import native
+from ._jax_compat import jax_ffi
+from .primitive import poisson_add_p
+
+__all__ = ["register"]
+
+_reference_rule = mlir.lower_fun(
+    lambda target, key, thresholds, increments, layout, *, impl: reference_poisson_add(
+        target, key, thresholds, increments, layout
+    ),
+    multiple_results=False,
+)
+
+_fused_rule = jax_ffi.ffi_lowering(native.TARGET_NAME, operand_output_aliases={0: 0})
+
+#: Dtypes each platform's kernel implements.
+FUSED_DTYPES = {
+    "cpu": ("float32", "float64"),
+    "cuda": ("float16", "bfloat16", "float32", "float64"),
+}
+
+
+def uses_fused(platform: str, impl: str, dtype) -> bool:
+    """Whether a call with ``impl`` on ``platform`` for a target of ``dtype`` runs fused.
+
+    Raises ``RuntimeError`` for ``impl="fused"`` where no fused kernel exists.
+    """
+    if impl == "reference":
+        return False
+    supported = str(dtype) in FUSED_DTYPES.get(platform, ()) and native.available(platform)
+    if impl == "fused" and not supported:
+        reason = native.load_error() or "no kernel for this platform and dtype"
+        raise RuntimeError(
+            f"impl='fused' requested for a {dtype} target on platform {platform!r}, but the "
+            f"fused kernel is unavailable there ({reason}); use impl='auto' or 'reference'"
+        )
+    return supported
+
+
+def _rule_for(platform: str):
+    def rule(ctx, target, key, thresholds, increments, layout, *, impl):
+        if uses_fused(platform, impl, ctx.avals_in[0].dtype):
+            return _fused_rule(ctx, target, key, thresholds, increments, layout)
+        return _reference_rule(ctx, target, key, thresholds, increments, layout, impl=impl)
+
+    return rule
+
+
+def register() -> None:
+    """Register the lowering rules (idempotent; called on import of :mod:`brainpy_poisson_plugin.ops`)."""
+    mlir.register_lowering(poisson_add_p, _reference_rule)
+    for platform in FUSED_DTYPES:
+        mlir.register_lowering(poisson_add_p, _rule_for(platform), platform=platform)
+
+
+register()

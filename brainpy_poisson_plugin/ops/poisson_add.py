@@ -1,0 +1,216 @@
+"""``poisson_add``: the functional core, for users inside or outside BrainPy.
+
+``poisson_add(target, key, num_input, p, weight)`` returns ``target + weight * k`` with
+an independent ``k ~ Binomial(num_input, p)`` per element, exactly (table inversion) and
+reproducibly (counter-based: the draws depend only on the key and each element's global
+position). Arguments are checked before any work. Differentiable in ``target`` (the
+identity) and ``weight`` (the counts) through a custom JVP.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..sampling.reference import compute_dtype
+from ..sampling.tables import MAX_NUM_INPUT, binomial_table, max_table_length
+from . import lowering  # noqa: F401  (registers the lowering rules)
+from .primitive import bind, unsharded_layout
+
+__all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
+
+#: ``impl`` values ``poisson_add`` accepts.
+FUNCTIONAL_IMPLS = ("auto", "fused", "reference")
+
+_FLOAT_DTYPES = tuple(jnp.dtype(d) for d in ("float16", "bfloat16", "float32", "float64"))
+_TWO64_MINUS_1 = (1 << 64) - 1
+
+
+def key_words(key) -> jax.Array:
+    """Return a PRNG key as its raw ``u32[2]`` threefry words.
+
+    Accepts a typed key (``jax.random.key``; threefry only) or a raw ``uint32[2]`` key
+    (``jax.random.PRNGKey``). Raises ``TypeError``/``ValueError`` naming ``key``.
+    """
+    if isinstance(key, (int, np.integer)):
+        raise TypeError(f"key must be a JAX PRNG key, got key={key!r}; use jax.random.key({key})")
+    arr = key
+    if hasattr(arr, "dtype") and jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
+        if arr.shape != ():
+            raise ValueError(f"key must be a single key, got a key array of shape {arr.shape}")
+        arr = jax.random.key_data(arr)
+    arr = jnp.asarray(arr)
+    if arr.shape != (2,) or arr.dtype != jnp.uint32:
+        raise ValueError(
+            f"key must be a threefry key (typed, or uint32[2]), got key of shape {arr.shape} and dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _is_concrete(x) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return False
+    except Exception:  # noqa: BLE001 - any tracer conversion failure means "traced"
+        return False
+
+
+def _check_scalar(name: str, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
+    if hasattr(value, "shape") and tuple(value.shape) != ():
+        raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(value.shape)}")
+    if not isinstance(value, (numbers.Real, np.generic, jax.Array)) and not hasattr(value, "dtype"):
+        raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
+
+
+def _check_target(target) -> None:
+    dtype = jnp.dtype(target.dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"target must have a floating dtype (float16, bfloat16, float32, float64), got target.dtype={dtype}"
+        )
+    if math.prod(target.shape) >= 2**32:
+        raise ValueError(f"target must have fewer than 2**32 elements, got target.shape={tuple(target.shape)}")
+
+
+def check_num_input(num_input) -> int:
+    """Validate ``num_input`` (an integer in [1, 2**31 - 1]) and return it as int."""
+    if isinstance(num_input, (bool, np.bool_)) or not isinstance(num_input, (numbers.Integral, np.integer)):
+        raise TypeError(f"num_input must be an integer, got num_input={num_input!r}")
+    n = int(num_input)
+    if not 1 <= n <= MAX_NUM_INPUT:
+        raise ValueError(f"num_input must be in [1, {MAX_NUM_INPUT}], got num_input={n}")
+    return n
+
+
+def _static_table(n: int, p: float):
+    table = binomial_table(n, p)
+    return table.words(), np.int32(table.k0), np.int32(table.size)
+
+
+def _host_table(n: int, length: int, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Callback for a run-time ``p``: the table padded to ``length`` rows."""
+    pf = float(np.asarray(p))
+    if not (0.0 <= pf <= 1.0):
+        # Out of range at run time: a NaN increment makes the error visible in the result
+        # instead of silently sampling a clipped rate (see poisson_add's docstring).
+        words = np.full((length, 2), 0xFFFFFFFF, np.uint32)
+        return words, np.int32(-1), np.int32(-1)
+    table = binomial_table(n, pf)
+    words = np.full((length, 2), 0xFFFFFFFF, np.uint32)
+    words[: table.size] = table.words()
+    return words, np.int32(table.k0), np.int32(table.size)
+
+
+def _traced_table(n: int, p):
+    length = max_table_length(n)
+    shapes = (
+        jax.ShapeDtypeStruct((length, 2), jnp.uint32),
+        jax.ShapeDtypeStruct((), jnp.int32),
+        jax.ShapeDtypeStruct((), jnp.int32),
+    )
+    return jax.pure_callback(
+        functools.partial(_host_table, n, length), shapes, jnp.asarray(p, jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64), vmap_method="sequential"
+    )
+
+
+def _count_values(k0, size, length: int, cdt) -> jax.Array:
+    """``k0 + min(c, size)`` for ``c`` in ``0..length``: the count each index stands for.
+
+    A negative ``size`` (run-time ``p`` out of range) gives NaN everywhere.
+    """
+    c = jnp.minimum(jnp.arange(length + 1, dtype=jnp.int32), jnp.maximum(size, 0))
+    values = (k0 + c).astype(cdt)
+    return jnp.where(size < 0, jnp.asarray(jnp.nan, cdt), values)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _apply(impl, target, weight, key, thresholds, k0, size, layout):
+    cdt = compute_dtype(target.dtype)
+    counts = _count_values(k0, size, thresholds.shape[0], cdt)
+    increments = jnp.asarray(weight, cdt) * counts
+    return bind(target, key, thresholds, increments, layout, impl=impl)
+
+
+@_apply.defjvp
+def _apply_jvp(impl, primals, tangents):
+    target, weight, key, thresholds, k0, size, layout = primals
+    t_dot, w_dot = tangents[:2]
+    out = _apply(impl, *primals)
+    cdt = compute_dtype(target.dtype)
+    # The same key and counters give the same counts: draw them again with weight 1.
+    counts = bind(
+        jnp.zeros(target.shape, cdt), key, thresholds,
+        _count_values(k0, size, thresholds.shape[0], cdt), layout, impl=impl,
+    )
+    tangent = t_dot + (jnp.asarray(w_dot, cdt) * counts).astype(target.dtype)
+    return out, tangent
+
+
+def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout=None):
+    """Return ``target + weight * k`` with ``k ~ Binomial(num_input, p)`` i.i.d. per element.
+
+    Exact: ``k`` is drawn by inversion of 64-bit fixed-point CDF tables, not by a
+    normal approximation. Stateless and reproducible: element ``i`` uses the uniform
+    word ``threefry2x32(key, i)`` of its global flat index, so the result depends only
+    on ``key`` and the array, never on the device count or the implementation.
+
+    Args:
+        target: array of float16, bfloat16, float32 or float64, any shape (0-d and size
+            0 included), fewer than 2**32 elements. Integer and bool targets are refused.
+        key: a JAX PRNG key (typed threefry key, or raw ``uint32[2]``). Use a new key
+            per step.
+        num_input: number of independent inputs, an integer in [1, 2**31 - 1].
+        p: spike probability per input per step, in [0, 1]; ``freq * dt / 1000``.
+            May be traced (time-varying rate): the table is then built on the host at
+            run time (a callback), and a run-time value outside [0, 1] yields NaN.
+        weight: scalar weight (may be traced); non-finite values are refused when
+            concrete.
+        impl: ``"auto"`` (fused custom call where its native library is loaded for the
+            platform and dtype, the reference otherwise), ``"fused"`` (error if
+            unavailable) or ``"reference"`` (pure JAX).
+        layout: internal: ``i32[2, rank]`` origin of this block and global dimensions,
+            for sharded calls. Leave ``None``.
+
+    Returns:
+        The new target (same shape and dtype). Elements that receive ``0`` are returned
+        bit-for-bit unchanged; ``p == 0`` or ``weight == 0`` leave the whole target
+        unchanged; ``p == 1`` adds ``weight * num_input``. f16/bf16 targets accumulate
+        in float32.
+
+    Raises:
+        TypeError / ValueError naming the argument and the bad value, before any work.
+    """
+    if impl not in FUNCTIONAL_IMPLS:
+        raise ValueError(f"impl must be one of {FUNCTIONAL_IMPLS}, got impl={impl!r}")
+    if not hasattr(target, "shape") or not hasattr(target, "dtype"):
+        raise TypeError(f"target must be an array, got target={target!r}")
+    target = jnp.asarray(target)
+    _check_target(target)
+    n = check_num_input(num_input)
+    _check_scalar("p", p)
+    _check_scalar("weight", weight)
+    if _is_concrete(weight) and not math.isfinite(float(weight)):
+        raise ValueError(f"weight must be finite, got weight={float(weight)!r}")
+    words = key_words(key)
+
+    if _is_concrete(p):
+        pf = float(p)
+        if not (0.0 <= pf <= 1.0) or math.isnan(pf):
+            raise ValueError(f"p must be in [0, 1], got p={pf!r}")
+        thresholds, k0, size = _static_table(n, pf)
+        thresholds = jnp.asarray(thresholds)
+    else:
+        thresholds, k0, size = _traced_table(n, p)
+
+    if layout is None:
+        layout = jnp.asarray(unsharded_layout(tuple(target.shape)))
+    return _apply(impl, target, jnp.asarray(weight), words, thresholds, jnp.asarray(k0), jnp.asarray(size), layout)

@@ -1,0 +1,4 @@
+"""Pure sampling math: exact binomial tables and the pure-JAX reference sampler.
+
+Nothing in this subpackage imports BrainPy; ``tables`` does not even import JAX.
+"""
