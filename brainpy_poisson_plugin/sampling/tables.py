@@ -6,9 +6,10 @@ same ``u`` gives the same count on every backend.
 
 The pmf is evaluated with Loader's saddle-point formula (deviance ``bd0`` plus Stirling
 corrections), accurate to a few ulps even for ``n`` near ``2**31``, where the naive
-``lgamma`` difference would lose six digits to cancellation. Thresholds below the
-median come from the running CDF, those above from the running survival function, so
-both tails keep their relative precision. Values whose tail mass is below ``2**-64`` are
+``lgamma`` difference would lose six digits to cancellation. The CDF is then summed in
+exact integer arithmetic, so thresholds in the lower tail follow the running CDF and
+those in the upper tail the running survival function (``total - cum``, itself an exact
+sum of tail terms): both tails keep their relative precision. Values whose tail mass is below ``2**-64`` are
 trimmed: the first threshold is the first non-zero one, the last the last one below
 ``2**64``.
 
@@ -175,7 +176,8 @@ def binomial_pmf(k: np.ndarray, n: int, p: float) -> np.ndarray:
             - _bd0(ki, nf * p)
             - _bd0(nf - ki, nf * q)
         )
-        lf = math.log(2.0 * math.pi) + np.log(ki) + np.log1p(-ki / nf)
+        # log(2 pi k (n - k) / n), with n - k exact (log1p(-k/n) cancels for k ~ n).
+        lf = math.log(2.0 * math.pi) + np.log(ki) + np.log(nf - ki) - math.log(nf)
         out[inner] = np.exp(lc - 0.5 * lf)
     return out
 
@@ -206,23 +208,13 @@ def _check_args(num_input: object, p: object) -> tuple[int, float]:
     return n, pf
 
 
-def _to_fixed_floor(x: float) -> int:
-    """``floor(x * 2**64)`` exactly, for a float64 ``x`` in [0, 1]."""
+def _to_fixed_floor(x: float, bits: int = 64) -> int:
+    """``floor(x * 2**bits)`` exactly, for a float64 ``x`` in [0, 1]."""
     mant, exp = math.frexp(x)
     # x = mant * 2**exp with mant in [0.5, 1): use the exact integer mantissa.
     m = int(math.ldexp(mant, 53))
-    shift = exp - 53 + 64
+    shift = exp - 53 + bits
     return m << shift if shift >= 0 else m >> -shift
-
-
-def _to_fixed_ceil(x: float) -> int:
-    """``ceil(x * 2**64)`` exactly, for a float64 ``x`` in [0, 1]."""
-    mant, exp = math.frexp(x)
-    m = int(math.ldexp(mant, 53))
-    shift = exp - 53 + 64
-    if shift >= 0:
-        return m << shift
-    return -((-m) >> -shift)
 
 
 @functools.lru_cache(maxsize=256)
@@ -237,17 +229,18 @@ def _build(n: int, p: float) -> BinomialTable:
     hi = min(n, int(math.ceil(mean + half)))
     ks = np.arange(lo, hi + 1, dtype=np.float64)
     pmf = binomial_pmf(ks, n, p)
-    cdf = np.cumsum(pmf)  # P(X <= k): accurate relative to itself in the lower part
-    tail = np.cumsum(pmf[::-1])[::-1]  # P(X >= k), summed from the top
-    sf = np.append(tail[1:], 0.0)  # P(X > k): accurate in the upper part
-    # Thresholds: T = floor(cdf * 2^64) below the median, 2^64 - ceil(sf * 2^64) above.
+    # Exact integer arithmetic from here on: each pmf value as an integer multiple of
+    # 2^-192 (values below that cannot move a 2^-64 threshold), exact prefix sums, and
+    # thresholds T = floor(cdf * 2^64 / total). The lower tail of the CDF and the upper
+    # tail (total - cum, a sum of tail terms) are then both exact relative to the pmf,
+    # and normalising by the exact total keeps the realised pmf summing to one.
+    scaled = [_to_fixed_floor(v, 192) for v in pmf.tolist()]
+    total = sum(scaled)
     thresholds: list[int] = []
-    for c, s in zip(cdf.tolist(), sf.tolist()):
-        if c <= 0.5:
-            t = _to_fixed_floor(min(c, 1.0))
-        else:
-            t = _TWO64 - _to_fixed_ceil(max(s, 0.0))
-        thresholds.append(t)
+    cum = 0
+    for q in scaled:
+        cum += q
+        thresholds.append((cum << 64) // total)
     k0 = lo
     # Trim the lower tail: thresholds equal to 0 mean "always exceeded".
     start = 0
