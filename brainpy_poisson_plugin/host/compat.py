@@ -21,12 +21,19 @@ def host_version() -> str:
 def original_poisson_input_class() -> type:
     """Return BrainPy's own ``PoissonInput`` class, as defined by the host.
 
-    It is read from the module that defines it (``brainpy.dyn.projections.inputs``
-    from BrainPy 2.4.3 on), which the swap never modifies, so this is the host's
-    class even while ``bp.dyn.PoissonInput`` points at the plugin's.
+    It is read from the module that defines it (``brainpy.dyn.projections.inputs`` on
+    BrainPy 2.7+, ``brainpy._src.dyn.projections.inputs`` on 2.4.3 - 2.6), which the
+    swap never modifies, so this is the host's class even while
+    ``bp.dyn.PoissonInput`` points at the plugin's.
     """
-    try:
-        from brainpy.dyn.projections.inputs import PoissonInput
-    except ImportError:  # pragma: no cover - BrainPy < 2.4.3 spelled it bp.synapses
-        from brainpy.synapses import PoissonInput  # type: ignore[no-redef]
-    return PoissonInput
+    import importlib
+
+    for module in (
+        "brainpy.dyn.projections.inputs",  # BrainPy 2.7 - 2.8
+        "brainpy._src.dyn.projections.inputs",  # BrainPy 2.4.3 - 2.6
+    ):
+        try:
+            return importlib.import_module(module).PoissonInput
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError("this BrainPy release defines no PoissonInput class the plugin can extend")

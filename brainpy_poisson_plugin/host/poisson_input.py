@@ -16,7 +16,7 @@ import brainpy.math as bm
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brainpy.context import share
+from brainpy import share
 
 from .. import config
 from ..ops.poisson_add import check_num_input, poisson_add
