@@ -3,7 +3,9 @@
 Each platform gets one rule. It emits the ``bpp_poisson_add`` FFI custom call (result
 aliased to the target, so the update is in place) when ``impl`` is ``"fused"`` or
 ``"auto"`` and the native library for that platform is loaded, and otherwise inlines
-the pure-JAX reference. ``impl="fused"`` without a native library is an error, raised
+the pure-JAX reference. In a program partitioned over several devices the call goes
+through the sharding rule of :mod:`.sharding` first, which lowers each shard's block
+with the same per-block rule. ``impl="fused"`` without a native library is an error, raised
 while lowering (before anything runs).
 """
 
@@ -14,7 +16,8 @@ from jax.interpreters import mlir
 from ..sampling.reference import reference_poisson_add
 from . import native
 from ._jax_compat import jax_ffi
-from .primitive import poisson_add_p
+from .primitive import poisson_add_local_p, poisson_add_p
+from .sharding import partitioned_call, require_devices_during_lowering
 
 __all__ = ["register"]
 
@@ -51,7 +54,9 @@ def uses_fused(platform: str, impl: str, dtype) -> bool:
     return supported
 
 
-def _rule_for(platform: str):
+def _local_rule_for(platform: str):
+    """Lowering of one block: the custom call or the reference, nothing else."""
+
     def rule(ctx, target, key, thresholds, increments, layout, *, impl):
         if uses_fused(platform, impl, ctx.avals_in[0].dtype):
             return _fused_rule(ctx, target, key, thresholds, increments, layout)
@@ -60,11 +65,37 @@ def _rule_for(platform: str):
     return rule
 
 
+def _is_multi_device(ctx) -> bool:
+    """True when lowering a jit program partitioned over more than one device by XLA
+    (not inside shard_map, where each call already sees only its own block)."""
+    axis_context = ctx.module_context.axis_context
+    return type(axis_context).__name__ == "ShardingContext" and getattr(axis_context, "num_devices", 1) > 1
+
+
+def _bind_local(target, key, thresholds, increments, layout, impl):
+    return poisson_add_local_p.bind(target, key, thresholds, increments, layout, impl=impl)
+
+
+def _rule_for(platform: str | None):
+    local = _local_rule_for(platform) if platform else _reference_rule
+
+    def rule(ctx, target, key, thresholds, increments, layout, *, impl):
+        if _is_multi_device(ctx):
+            sharded = mlir.lower_fun(partitioned_call(impl, _bind_local), multiple_results=False)
+            return sharded(ctx, target, key, thresholds, increments, layout)
+        return local(ctx, target, key, thresholds, increments, layout, impl=impl)
+
+    return rule
+
+
 def register() -> None:
     """Register the lowering rules (idempotent; called on import of :mod:`brainpy_poisson_plugin.ops`)."""
-    mlir.register_lowering(poisson_add_p, _reference_rule)
+    require_devices_during_lowering(poisson_add_p)
+    mlir.register_lowering(poisson_add_p, _rule_for(None))
+    mlir.register_lowering(poisson_add_local_p, _reference_rule)
     for platform in FUSED_DTYPES:
         mlir.register_lowering(poisson_add_p, _rule_for(platform), platform=platform)
+        mlir.register_lowering(poisson_add_local_p, _local_rule_for(platform), platform=platform)
 
 
 register()

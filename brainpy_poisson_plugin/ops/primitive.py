@@ -28,6 +28,10 @@ __all__ = ["poisson_add_p", "bind", "unsharded_layout"]
 #: The primitive. ``impl`` is ``"auto"``, ``"fused"`` or ``"reference"``.
 poisson_add_p = Primitive("bpp_poisson_add")
 
+#: The same operation on one shard's block; only appears inside the sharding rule's
+#: lowering (``ops/sharding.py``), after all transformations have run.
+poisson_add_local_p = Primitive("bpp_poisson_add_local")
+
 
 def unsharded_layout(shape: tuple[int, ...]) -> np.ndarray:
     """The ``i32[2, rank]`` layout of a whole (unsharded) array: origin 0, its own dims."""
@@ -44,6 +48,7 @@ def _abstract_eval(target, key, thresholds, increments, layout, *, impl):
 
 
 poisson_add_p.def_abstract_eval(_abstract_eval)
+poisson_add_local_p.def_abstract_eval(_abstract_eval)
 
 
 def _impl(*args, impl):
