@@ -1,0 +1,51 @@
+"""This package's implementations of the ``brainpy`` hooks.
+
+The module is named by the entry point ``poisson`` in the ``brainpy.plugins`` group
+(``pyproject.toml``), so the loader registers it as a pluggy plugin. Importing it is
+cheap; BrainPy/JAX are only imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .hookspecs import HOOKSPEC_API_VERSION, PluginInfo, hookimpl
+
+DIST_NAME = "brainpy-poisson-plugin"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version(DIST_NAME)
+    except PackageNotFoundError:  # running from a source tree
+        from brainpy_poisson_plugin import __version__
+
+        return __version__
+
+
+@hookimpl
+def brainpy_plugin_info() -> PluginInfo:
+    from .version_gate import SUPPORTED_BRAINPY_TEXT
+
+    return PluginInfo(
+        name=DIST_NAME,
+        version=_version(),
+        supported_host=SUPPORTED_BRAINPY_TEXT,
+        api_version=HOOKSPEC_API_VERSION,
+        description="exact fused PoissonInput (bp.dyn.PoissonInput, bp.synapses.PoissonInput)",
+    )
+
+
+@hookimpl
+def brainpy_component_overrides(host_version: str) -> dict[str, Any]:
+    """Replace ``PoissonInput`` where the version gate and ``BRAINPY_POISSON_PLUGIN`` allow."""
+    from . import swap, version_gate
+
+    decision = version_gate.decide(host_version)
+    reason = f"active: {decision.reason}" if decision.allowed else decision.reason
+    swap._note(reason, decision)
+    if not decision.allowed:
+        return {}
+    return swap.overrides()

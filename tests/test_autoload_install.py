@@ -1,0 +1,493 @@
+"""The plugin as a user gets it: a real wheel, installed into fresh virtual environments,
+exercised in subprocesses (not the source tree, not this process).
+
+One session fixture builds the wheel once (``pip wheel --no-build-isolation --no-deps``,
+reusing the CMake build directory; or takes ``BRAINPY_POISSON_TEST_WHEEL``) and creates
+two venvs with ``venv --without-pip``:
+
+- ``healthy``: the wheel installed with ``pip install --no-deps``;
+- ``broken``: the same plus two deliberately broken plugins built from
+  ``tests/fixtures/`` (one raises at import, one raises in a hook).
+
+Neither venv re-installs BrainPy/JAX: a ``.pth`` line appends this environment's
+site-packages to ``sys.path``. Path lines in a ``.pth`` are appended *after* the venv's own
+site-packages (so the fresh install wins) and the ``.pth`` files found there are not
+processed (so only the fresh venv's autoload hook runs). ``importlib.metadata`` lists each
+distribution once, from the first ``sys.path`` entry that has it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PTH_NAME = "brainpy_poisson_plugin_autoload.pth"
+PLUGIN_CLASS = "brainpy_poisson_plugin.host.poisson_input.PoissonInput"
+HOST_CLASS = "brainpy.dyn.projections.inputs.PoissonInput"
+
+pytestmark = pytest.mark.slow
+
+#: Variables of the outer environment that would change what the subprocesses do.
+_SCRUB = (
+    "BRAINPY_POISSON_PLUGIN",
+    "BRAINPY_DISABLE_PLUGIN_AUTOLOAD",
+    "BRAINPY_POISSON_FAKE_HOST_VERSION",
+    "BRAINPY_POISSON_NATIVE",
+    "BRAINPY_POISSON_IMPL",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONWARNINGS",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "VIRTUAL_ENV",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Building and installing
+# --------------------------------------------------------------------------------------
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def build_fixture_wheel(src: Path, out: Path) -> Path:
+    """Build a pure-Python wheel from a fixture dir (``pyproject.toml`` + top-level modules).
+
+    Written here (zipfile + the wheel spec) so the fixtures need no build backend.
+    """
+    meta = tomllib.loads((src / "pyproject.toml").read_text())["project"]
+    name, version = meta["name"], meta["version"]
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    files: dict[str, bytes] = {p.name: p.read_bytes() for p in sorted(src.glob("*.py"))}
+    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: bpp-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    eps = []
+    for group, entries in meta.get("entry-points", {}).items():
+        eps.append(f"[{group}]")
+        eps += [f"{k} = {v}" for k, v in entries.items()]
+        eps.append("")
+    files[f"{info}/entry_points.txt"] = "\n".join(eps).encode()
+    record = [_record_line(k, v) for k, v in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = out / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, v in files.items():
+            zf.writestr(k, v)
+    return path
+
+
+def outer_site_packages() -> list[str]:
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+@dataclass
+class Venv:
+    root: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.root / "bin" / "python")
+
+    @property
+    def site(self) -> Path:
+        return Path(
+            subprocess.run(
+                [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()
+        )
+
+    def script(self, name: str) -> str:
+        return str(self.root / "bin" / name)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        env["VIRTUAL_ENV"] = str(self.root)
+        env["PATH"] = f"{self.root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env["JAX_PLATFORMS"] = "cpu"
+        env.update(extra)
+        return env
+
+    def run(self, args: list[str], *, cwd: Path | None = None, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            args, capture_output=True, text=True, env=self.env(**env), cwd=cwd or self.root, timeout=timeout,
+        )
+
+    def py(self, code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.run([self.python, "-c", code, *args], **env)
+
+
+def make_venv(root: Path, wheels: list[Path]) -> Venv:
+    """A fresh venv (no pip) with ``wheels`` pip-installed and the outer deps reachable."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    venv = Venv(root)
+    if wheels:
+        # Before the outer environment is linked in: pip must see an empty venv (the outer
+        # one may have the package installed already, and pip would then skip it).
+        subprocess.run(
+            [sys.executable, "-m", "pip", "--python", venv.python, "install", "--no-deps", "--no-index", "-q",
+             *map(str, wheels)],
+            check=True,
+        )
+    link_outer_environment(venv)
+    return venv
+
+
+def link_outer_environment(venv: Venv) -> None:
+    """Make this environment's packages importable in ``venv``, after its own."""
+    # Path lines are appended to sys.path after the venv's own site-packages; the name
+    # sorts after the plugin's own .pth.
+    (venv.site / "zz_outer_environment.pth").write_text("\n".join(outer_site_packages()) + "\n")
+
+
+@pytest.fixture(scope="session")
+def plugin_wheel(tmp_path_factory) -> Path:
+    given = os.environ.get("BRAINPY_POISSON_TEST_WHEEL")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", str(REPO), "-w", str(out)],
+        check=True,
+    )
+    (wheel,) = out.glob("brainpy_poisson_plugin-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def fixture_wheels(tmp_path_factory) -> list[Path]:
+    out = tmp_path_factory.mktemp("fixture_wheels")
+    return [build_fixture_wheel(p, out) for p in sorted(FIXTURES.iterdir()) if (p / "pyproject.toml").exists()]
+
+
+@pytest.fixture(scope="session")
+def healthy(tmp_path_factory, plugin_wheel) -> Venv:
+    return make_venv(tmp_path_factory.mktemp("venvs") / "healthy", [plugin_wheel])
+
+
+@pytest.fixture(scope="session")
+def broken(tmp_path_factory, plugin_wheel, fixture_wheels) -> Venv:
+    return make_venv(tmp_path_factory.mktemp("venvs") / "broken", [plugin_wheel, *fixture_wheels])
+
+
+def _json_line(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# What a process sees after a plain `import brainpy` (no mention of the plugin).
+PROBE = r"""
+import json, sys, warnings
+warnings.simplefilter("always")
+user_mentions_plugin = any(m.startswith("brainpy_poisson_plugin.host") for m in sys.modules)
+import brainpy as bp
+def qual(obj):
+    return None if obj is None else f"{obj.__module__}.{obj.__qualname__}"
+from brainpy.dyn.projections import inputs
+print(json.dumps({
+    "host_touched_before_import": user_mentions_plugin,
+    "dyn": qual(bp.dyn.PoissonInput),
+    "projections": qual(getattr(bp.dyn.projections, "PoissonInput", None)),
+    "synapses": qual(bp.synapses.__dict__.get("PoissonInput")),
+    "defining": qual(inputs.PoissonInput),
+    "subclass": issubclass(bp.dyn.PoissonInput, inputs.PoissonInput),
+    "loader": type(bp.__loader__).__name__,
+}))
+"""
+
+
+# --------------------------------------------------------------------------------------
+# The .pth hook
+# --------------------------------------------------------------------------------------
+
+
+def test_wheel_puts_the_pth_at_site_packages_root(healthy):
+    pth = healthy.site / PTH_NAME
+    assert pth.is_file()
+    lines = [ln for ln in pth.read_text().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("import ")
+
+
+def test_pth_imports_nothing_heavy_at_startup(healthy):
+    """A module-set check (the timing is in benchmarks/startup_cost.py)."""
+    proc = healthy.py(
+        "import sys; "
+        "mods = sorted(sys.modules); "  # before `import json` (which imports re)
+        "import json; "
+        "a = sys.modules.get('_brainpy_poisson_plugin_autoload'); "
+        "print(json.dumps({'mods': mods, 'state': getattr(a, 'state', None), 'by': getattr(a, 'started_by', None), "
+        "'hook': any(type(f).__name__ == '_BrainPyImportWatcher' for f in sys.meta_path)}))"
+    )
+    out = _json_line(proc)
+    assert out["state"] == "waiting" and out["by"] == "pth" and out["hook"]
+    heavy = ("jax", "jaxlib", "brainpy", "numpy", "pluggy", "packaging", "typing", "re", "importlib.metadata",
+             "brainpy_poisson_plugin")  # not even the package itself
+    loaded = [m for m in out["mods"] if m.split(".")[0] in heavy or m in heavy]
+    assert not loaded, f"the .pth hook pulled in {loaded}"
+
+
+def test_import_brainpy_swaps_without_user_code(healthy):
+    out = _json_line(healthy.py(PROBE))
+    assert out["host_touched_before_import"] is False
+    assert out["dyn"] == PLUGIN_CLASS
+    assert out["synapses"] == PLUGIN_CLASS
+    assert out["projections"] == PLUGIN_CLASS
+    assert out["defining"] == HOST_CLASS  # the defining module is never modified
+    assert out["subclass"] is True
+    assert out["loader"] == "SourceFileLoader"  # the proxy loader was removed again
+
+
+def test_unchanged_model_script_runs(healthy):
+    out = _json_line(healthy.run([healthy.python, str(FIXTURES / "unchanged_model.py")]))
+    assert out["dyn_class"] == PLUGIN_CLASS
+    assert out["synapses_class"] == PLUGIN_CLASS
+    assert out["is_projection"] is True
+    assert out["V_finite"] and out["V_moved"]
+    assert out["spikes"] > 0
+
+
+# --------------------------------------------------------------------------------------
+# Switches, deactivate, version gate
+# --------------------------------------------------------------------------------------
+
+SNAPSHOT = r"""
+import json, sys
+import brainpy as bp
+def snap():
+    out = {}
+    for modname in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses", "brainpy.dyn.projections.inputs"):
+        mod = sys.modules[modname]
+        out[modname] = {k: f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__name__)}"
+                        for k, v in vars(mod).items() if "Poisson" in k}
+        out[modname + ":keys"] = len(vars(mod))
+    return out
+"""
+
+
+def test_switch_off_leaves_host_untouched(healthy):
+    code = SNAPSHOT + r"""
+from brainpy_poisson_plugin.plugin import swap, manager
+st = swap.status()
+print(json.dumps({"snap": snap(), "active": st.active, "reason": st.reason, "deliberate": st.deliberate,
+                  "loaded": [r.name for r in manager.get_manager().plugin_records() if r.status == "loaded"]}))
+"""
+    out = _json_line(healthy.py(code, BRAINPY_POISSON_PLUGIN="0"))
+    assert out["active"] is False and out["deliberate"] is True
+    assert "BRAINPY_POISSON_PLUGIN=0" in out["reason"]
+    assert out["loaded"] == ["poisson"]  # the plugin is loaded, it just does not swap
+    snap = out["snap"]
+    assert snap["brainpy.dyn"]["PoissonInput"] == HOST_CLASS
+    assert "PoissonInput" not in snap["brainpy.synapses"]
+
+
+def test_deactivate_restores_host_objects_exactly(healthy):
+    code = SNAPSHOT + r"""
+from brainpy_poisson_plugin.plugin import swap
+from brainpy_poisson_plugin.host.compat import original_poisson_input_class
+host = original_poisson_input_class()
+active0 = swap.is_active()
+swapped = snap()
+restored = swap.deactivate()
+after = snap()
+same_objects = bp.dyn.PoissonInput is host and bp.dyn.projections.PoissonInput is host
+again = swap.activate()
+with swap.swapped():
+    inside_cm = swap.is_active()
+still = swap.is_active()
+swap.deactivate()
+with swap.swapped() as active_in_cm:
+    inside2 = bp.dyn.PoissonInput is not host
+after_cm = snap()
+print(json.dumps({"active0": active0, "restored": sorted(restored), "after": after, "swapped": swapped,
+                  "same_objects": same_objects, "again": again, "inside_cm": inside_cm, "still": still,
+                  "inside2": inside2 and active_in_cm, "after_cm": after_cm}))
+"""
+    out = _json_line(healthy.py(code))
+    baseline = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_POISSON_PLUGIN="0"))
+    assert out["active0"] is True
+    assert out["restored"] == ["brainpy.dyn.PoissonInput", "brainpy.dyn.projections.PoissonInput",
+                               "brainpy.synapses.PoissonInput"]
+    assert out["after"] == baseline  # same names, same objects, same number of module attributes
+    assert out["swapped"] != baseline
+    assert out["same_objects"] is True
+    assert out["again"] is True and out["inside_cm"] is True and out["still"] is True
+    assert out["inside2"] is True
+    assert out["after_cm"] == baseline
+
+
+def test_disable_autoload_loads_no_entry_point(healthy):
+    code = r"""
+import json, sys
+import brainpy as bp
+from brainpy_poisson_plugin.plugin import autoload
+print(json.dumps({"dyn": f"{bp.dyn.PoissonInput.__module__}.{bp.dyn.PoissonInput.__qualname__}",
+                  "state": autoload.state, "pluggy": "pluggy" in sys.modules,
+                  "hooks": "brainpy_poisson_plugin.plugin.hooks" in sys.modules}))
+"""
+    out = _json_line(healthy.py(code, BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert out == {"dyn": HOST_CLASS, "state": "disabled", "pluggy": False, "hooks": False}
+
+
+def test_version_gate_refuses_out_of_range_and_force_overrides(healthy):
+    code = PROBE + r"""
+from brainpy_poisson_plugin.plugin import swap
+print(json.dumps(swap.status().as_dict()))
+"""
+    proc = healthy.py(code, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0")
+    assert proc.returncode == 0, proc.stderr
+    probe, status = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
+    assert probe["dyn"] == HOST_CLASS and probe["synapses"] is None
+    assert status["active"] is False and "3.0.0" in status["reason"]
+    warnings_ = [ln for ln in proc.stderr.splitlines() if "HostVersionWarning:" in ln]
+    assert len(warnings_) == 1, proc.stderr
+    assert "3.0.0" in warnings_[0] and ">=2.6,<2.9" in warnings_[0]
+
+    proc = healthy.py(code, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0", BRAINPY_POISSON_PLUGIN="force")
+    assert proc.returncode == 0, proc.stderr
+    probe, status = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
+    assert probe["dyn"] == PLUGIN_CLASS and probe["synapses"] == PLUGIN_CLASS
+    assert status["active"] is True and "force" in status["reason"]
+    assert "HostVersionWarning" not in proc.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Broken plugins
+# --------------------------------------------------------------------------------------
+
+
+def test_broken_plugins_are_reported_and_skipped(broken):
+    proc = broken.py(PROBE)
+    out = _json_line(proc)
+    assert out["dyn"] == PLUGIN_CLASS and out["synapses"] == PLUGIN_CLASS  # ours still works
+    err = proc.stderr
+    assert "BrainPyPluginWarning" in err
+    assert "broken_import = bpp_fixture_import_error" in err and "deliberate failure at import" in err
+    assert "hook_error = bpp_fixture_hook_error" in err and "deliberate failure in a hook" in err
+    assert err.count("broken_import = bpp_fixture_import_error") == 1  # once
+    assert err.count("hook_error = bpp_fixture_hook_error") == 1
+
+
+# --------------------------------------------------------------------------------------
+# doctor
+# --------------------------------------------------------------------------------------
+
+
+def test_doctor_healthy(healthy):
+    proc = healthy.run([healthy.script("brainpy-poisson"), "doctor"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout
+    for needle in ("python", "brainpy", "jax", "jaxlib", "poisson", "active      yes", "status: OK", "cpu"):
+        assert needle in text, text
+    proc = healthy.run([healthy.python, "-m", "brainpy_poisson_plugin", "doctor", "--json"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True and report["problems"] == []
+    assert report["swap"]["active"] is True
+    assert report["autoload"]["started_by"] == "pth"
+    assert report["impl"]["platforms"]["cpu"]["auto_picks"] == "fused"
+    assert report["native"]["targets"], report["native"]
+    assert [p["name"] for p in report["plugins"]] == ["poisson"]
+    assert report["plugins"][0]["info"]["supported_host"] == ">=2.6,<2.9"
+
+
+def _doctor_json(venv: Venv, **env: str) -> tuple[int, dict]:
+    proc = venv.run([venv.script("brainpy-poisson"), "doctor", "--json"], **env)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_doctor_native_disabled_on_purpose_is_healthy(healthy):
+    rc, report = _doctor_json(healthy, BRAINPY_POISSON_NATIVE="0")
+    assert rc == 0, report["problems"]
+    assert report["impl"]["platforms"]["cpu"]["auto_picks"] == "reference"
+    assert any("BRAINPY_POISSON_NATIVE=0" in n for n in report["notes"])
+
+
+def test_doctor_switch_off_is_a_note(healthy):
+    rc, report = _doctor_json(healthy, BRAINPY_POISSON_PLUGIN="0")
+    assert rc == 0 and not report["ok"] is False
+    assert any("BRAINPY_POISSON_PLUGIN=0" in n for n in report["notes"])
+
+
+def test_doctor_broken_plugins_and_version_gate(broken, healthy):
+    rc, report = _doctor_json(broken)
+    assert rc == 1
+    text = " ".join(report["problems"])
+    assert "broken_import" in text and "hook_error" in text
+
+    rc, report = _doctor_json(healthy, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0")
+    assert rc == 1
+    assert any("3.0.0" in p and ">=2.6,<2.9" in p for p in report["problems"])
+
+
+def test_doctor_corrupted_native_library_is_broken(tmp_path, plugin_wheel):
+    venv = make_venv(tmp_path / "corrupt", [plugin_wheel])
+    libs = list((venv.site / "brainpy_poisson_plugin" / "_native").glob("_bpp_cpu*"))
+    assert libs, "the wheel has no CPU library"
+    for lib in libs:
+        lib.write_bytes(b"this is not a shared library")
+    proc = venv.run([venv.script("brainpy-poisson"), "doctor"])
+    assert proc.returncode == 1, proc.stdout
+    assert "native library failed to load" in proc.stdout
+    # ...and BrainPy still imports, with the reference sampler in use.
+    out = _json_line(venv.py(PROBE))
+    assert out["dyn"] == PLUGIN_CLASS
+
+
+# --------------------------------------------------------------------------------------
+# pytest11 entry point in the installed environment
+# --------------------------------------------------------------------------------------
+
+
+def test_pytest_option_in_installed_env(healthy, tmp_path):
+    (tmp_path / "test_user_model.py").write_text(
+        "from brainpy_poisson_plugin import config\n"
+        "def test_choice(brainpy_poisson_impl):\n"
+        "    assert brainpy_poisson_impl == 'reference' == config.default_impl()\n"
+    )
+    proc = healthy.run([healthy.python, "-m", "pytest", "-p", "no:cacheprovider", "--brainpy-poisson=reference",
+                        str(tmp_path)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "brainpy-poisson: impl=reference" in proc.stdout
+    assert "PytestAssertRewriteWarning" not in proc.stdout  # the .pth must not pre-import the package
+
+
+# --------------------------------------------------------------------------------------
+# Editable install
+# --------------------------------------------------------------------------------------
+
+
+def test_editable_install_gets_the_pth_too(tmp_path):
+    venv = make_venv(tmp_path / "editable", [])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", venv.python, "install", "--no-deps", "--no-build-isolation", "-q",
+         "--ignore-installed",  # never touch the outer environment's copy
+         "-e", str(REPO)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (venv.site / PTH_NAME).is_file()
+    out = _json_line(venv.py(PROBE))
+    assert out["dyn"] == PLUGIN_CLASS and out["synapses"] == PLUGIN_CLASS
+    # The package comes from the source tree (that is what "editable" means).
+    where = venv.py("import brainpy_poisson_plugin.plugin.swap as m; print(m.__file__)")
+    assert where.stdout.strip().startswith(str(REPO)), where.stdout + where.stderr
+    shutil.rmtree(tmp_path / "editable", ignore_errors=True)
