@@ -7,7 +7,7 @@ Subcommands:
   status 0 when healthy (things switched off on purpose are notes, not problems), 1 when
   something is broken (native library failed to load, a plugin failed, the version gate
   refused the host, the autoload hook is missing), 2 for usage errors.
-- ``bench``: added by the benchmark work (see ``_SUBCOMMANDS`` below).
+- ``bench``: the workloads of DESIGN section 6 (see :mod:`brainpy_poisson_plugin.bench`).
 """
 
 from __future__ import annotations
@@ -296,9 +296,22 @@ def _add_doctor(sub: Any) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-# Each entry adds one subcommand to the parser. The benchmark command ("bench") is added
-# here by its own module: append its `_add_bench(sub)` function to this tuple.
-_SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_doctor,)
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="benchmark the workloads W1-W5 against BrainPy's PoissonInput and the floors")
+
+    def run_bench(args: Any) -> int:
+        from .bench.runner import run  # imported only when used: it imports BrainPy and JAX
+
+        return run(args)
+
+    from .bench.runner import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=run_bench)
+
+
+# Each entry adds one subcommand to the parser.
+_SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_doctor, _add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,14 +79,22 @@ def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Ar
         return jnp.zeros(hi.shape, jnp.int32)
     t_hi = thresholds[:, 0]
     t_lo = thresholds[:, 1]
-    low = jnp.zeros(hi.shape, jnp.int32)
-    high = jnp.full(hi.shape, length, jnp.int32)
-    for _ in range(int(math.ceil(math.log2(length + 1)))):
+
+    def at_most(m_hi, m_lo):  # T[mid] <= u
+        return (m_hi < hi) | ((m_hi == hi) & (m_lo <= lo))
+
+    # The first step has one midpoint for every element: compare with a scalar, so XLA
+    # never sees (and constant-folds) a target-sized gather at a constant index.
+    first = length // 2
+    le = at_most(t_hi[first], t_lo[first])
+    low = jnp.where(le, jnp.int32(first + 1), jnp.int32(0))
+    high = jnp.where(le, jnp.int32(length), jnp.int32(first))
+    for _ in range(int(math.ceil(math.log2(length + 1))) - 1):
         mid = (low + high) // 2
         safe = jnp.minimum(mid, length - 1)
         m_hi = t_hi[safe]
         m_lo = t_lo[safe]
-        le = (m_hi < hi) | ((m_hi == hi) & (m_lo <= lo))  # T[mid] <= u
+        le = at_most(m_hi, m_lo)
         active = low < high
         low = jnp.where(active & le, mid + 1, low)
         high = jnp.where(active & ~le, mid, high)

@@ -1,0 +1,7 @@
+"""``python -m brainpy_poisson_plugin.bench``."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())
