@@ -1,0 +1,471 @@
+// CPU FFI handler of ``bpp_poisson_add`` (docs/kernel-contract.md).
+//
+// Organisation (per call):
+//   1. check operands; collapse the block layout (bpp::make_layout);
+//   2. prepare a count lookup over the hi words H[j] = T[j] >> 32 of the thresholds:
+//      - "linear" when at most 32 thresholds have 0 < H < 2^32-1 (every realistic table with
+//        a mean count up to ~5: the far tails have H == 0 or H == 2^32-1): the count is
+//        base + sum_j [H[j] < uh] over a fixed-size (8/16/32) padded array, fully unrolled;
+//      - "guide" otherwise: bucket b = uh >> (32 - G) of 2^G >= 2L buckets (>= 2^11)
+//        starts at guide[b] = #{j : H[j] < b << (32 - G)}, and two compares settle it
+//        unless the bucket holds more than two thresholds (flagged in the guide entry).
+//      Elements whose hi word equals a threshold's hi word (or 0, or 2^32-1), or whose
+//      bucket is flagged, are marked and redone exactly with a binary search over the
+//      64-bit thresholds (probability ~ L 2^-32 resp. ~2^-G per element);
+//   3. split the elements into chunks (>= 64K elements each; small targets run inline)
+//      run on the FFI thread pool, the calling thread taking chunks too;
+//   4. each chunk runs in blocks of kBlock elements, in branch-free loops that the
+//      compiler vectorises: counters, Threefry-2x32, the count, the select-add (done on
+//      bit patterns, so it vectorises without -fno-trapping-math).
+// The chunk functions are compiled for x86-64-v4 / v3 / baseline (target_clones) and the
+// best is picked at load time, so the library stays portable (no -march=native).
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "bpp/ffi_common.h"
+#include "bpp/poisson_kernel.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace bpp {
+namespace {
+
+constexpr int kBlock = 256;
+constexpr int64_t kMinChunk = 64 * 1024;  // elements; smaller targets run inline
+constexpr int kMinGuideBits = 11;
+constexpr int kMaxGuideBits = 20;
+constexpr uint32_t kSlowBit = 0x80000000u;  // in a count: "redo exactly"; in a guide entry: "crowded bucket"
+constexpr int kMaxLinear = 32;
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && \
+    !defined(BPP_NO_MULTIVERSION)
+#define BPP_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BPP_MULTIVERSION
+#endif
+
+#if defined(__GNUC__)
+#define BPP_INLINE inline __attribute__((always_inline))
+#define BPP_RESTRICT __restrict__
+#else
+#define BPP_INLINE inline
+#define BPP_RESTRICT
+#endif
+
+//! Everything a chunk needs; immutable while the call runs.
+struct Plan {
+  uint32_t k0, k1;
+  uint32_t table_length;      //!< L
+  const uint64_t* T;          //!< the L thresholds as 64-bit words (exact path)
+  // linear lookup
+  uint32_t lin_base;          //!< #{j : H[j] == 0}
+  const uint32_t* lin_h;      //!< the middle hi words, padded with 2^32-1 to the variant's size
+  // guide lookup
+  int hshift;                 //!< 32 - G
+  const uint32_t* guide;      //!< 2^G entries: bucket start | kSlowBit if crowded
+  const uint32_t* h;          //!< L hi words then two 2^32-1 entries
+  Layout layout;
+  const void* in;
+  void* out;
+  const void* inc;
+};
+
+//! Count lookup over a fixed-size, padded array of hi words (see the file comment).
+template <int M>
+struct LinearLookup {
+  uint32_t base;
+  uint32_t h[M];
+  explicit LinearLookup(const Plan& p) : base(p.lin_base) {
+    for (int j = 0; j < M; ++j) h[j] = p.lin_h[j];
+  }
+  BPP_INLINE uint32_t operator()(uint32_t uh) const {
+    uint32_t c = base;
+    uint32_t eq = static_cast<uint32_t>(uh == 0u) | static_cast<uint32_t>(uh == ~0u);
+    for (int j = 0; j < M; ++j) {
+      c += static_cast<uint32_t>(h[j] < uh);
+      eq |= static_cast<uint32_t>(h[j] == uh);
+    }
+    return c | (eq << 31);
+  }
+};
+
+//! Count lookup through the guide table (see the file comment).
+struct GuideLookup {
+  const uint32_t* BPP_RESTRICT guide;
+  const uint32_t* BPP_RESTRICT h;
+  int hshift;
+  explicit GuideLookup(const Plan& p) : guide(p.guide), h(p.h), hshift(p.hshift) {}
+  BPP_INLINE uint32_t operator()(uint32_t uh) const {
+    const uint32_t e = guide[uh >> hshift];
+    const uint32_t j = e & ~kSlowBit;
+    const uint32_t h0 = h[j], h1 = h[j + 1];
+    const uint32_t c = j + static_cast<uint32_t>(h0 < uh) + static_cast<uint32_t>(h1 < uh);
+    const uint32_t eq = static_cast<uint32_t>(h0 == uh) | static_cast<uint32_t>(h1 == uh);
+    return c | (e & kSlowBit) | (eq << 31);
+  }
+};
+
+//! Walks the collapsed layout in local flat order and yields global flat indices.
+class CounterWalker {
+ public:
+  CounterWalker(const Layout& lay, int64_t begin) : lay_(lay) {
+    const int r = lay.rank;
+    uint64_t rem = static_cast<uint64_t>(begin);
+    for (int d = r - 1; d >= 0; --d) {
+      const uint64_t n = static_cast<uint64_t>(lay.size[d]);
+      idx_[d] = static_cast<int64_t>(rem % n);
+      rem /= n;
+    }
+    inner_ = idx_[r - 1];
+    inner_size_ = lay.size[r - 1];
+    inner_stride_ = lay.stride[r - 1];
+    row_ = lay.base;
+    for (int d = 0; d < r - 1; ++d) row_ += static_cast<uint64_t>(idx_[d]) * lay.stride[d];
+  }
+
+  //! Writes the counter words of the next ``m`` elements.
+  BPP_INLINE void fill(int m, uint32_t* BPP_RESTRICT x0, uint32_t* BPP_RESTRICT x1) {
+    int k = 0;
+    while (k < m) {
+      const int run = static_cast<int>(std::min<int64_t>(m - k, inner_size_ - inner_));
+      const uint64_t g0 = row_ + static_cast<uint64_t>(inner_) * inner_stride_;
+      if (lay_.small) {
+        const uint32_t s = static_cast<uint32_t>(g0);
+        const uint32_t st = static_cast<uint32_t>(inner_stride_);
+        if (st == 1) {
+          for (int j = 0; j < run; ++j) { x0[k + j] = 0; x1[k + j] = s + static_cast<uint32_t>(j); }
+        } else {
+          for (int j = 0; j < run; ++j) { x0[k + j] = 0; x1[k + j] = s + static_cast<uint32_t>(j) * st; }
+        }
+      } else {
+        for (int j = 0; j < run; ++j) {
+          const uint64_t g = g0 + static_cast<uint64_t>(j) * inner_stride_;
+          x0[k + j] = static_cast<uint32_t>(g >> 32);
+          x1[k + j] = static_cast<uint32_t>(g);
+        }
+      }
+      k += run;
+      inner_ += run;
+      if (inner_ == inner_size_) advance_row();
+    }
+  }
+
+ private:
+  void advance_row() {
+    inner_ = 0;
+    for (int d = lay_.rank - 2; d >= 0; --d) {
+      ++idx_[d];
+      row_ += lay_.stride[d];
+      if (idx_[d] < lay_.size[d]) return;
+      row_ -= static_cast<uint64_t>(lay_.size[d]) * lay_.stride[d];
+      idx_[d] = 0;
+    }
+  }
+
+  const Layout& lay_;
+  int64_t idx_[kMaxDims] = {};
+  int64_t inner_, inner_size_;
+  uint64_t inner_stride_, row_;
+};
+
+//! dst[k] (+)= inc[cnt[k]], with the zero-increment select. Separate functions so that
+//! the restrict-qualified parameters tell the vectoriser the table gather cannot alias
+//! the target (the in-place form reads and writes through one pointer).
+template <typename T>
+BPP_INLINE void add_block_inplace(T* BPP_RESTRICT dst, const T* BPP_RESTRICT inc,
+                                  const uint32_t* BPP_RESTRICT cnt, int m) {
+  for (int k = 0; k < m; ++k) dst[k] = add_increment_bits<T>(dst[k], inc[cnt[k]]);
+}
+template <typename T>
+BPP_INLINE void add_block(T* BPP_RESTRICT dst, const T* BPP_RESTRICT src, const T* BPP_RESTRICT inc,
+                          const uint32_t* BPP_RESTRICT cnt, int m) {
+  for (int k = 0; k < m; ++k) dst[k] = add_increment_bits<T>(src[k], inc[cnt[k]]);
+}
+
+//! Elements [begin, end) of the target. Always inlined into the per-dtype, per-lookup,
+//! per-ISA entry points below.
+template <typename T, typename Lookup>
+BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
+  alignas(64) uint32_t x0[kBlock];
+  alignas(64) uint32_t x1[kBlock];
+  alignas(64) uint32_t cnt[kBlock];
+  const T* in = static_cast<const T*>(p.in);
+  T* out = static_cast<T*>(p.out);
+  const T* inc = static_cast<const T*>(p.inc);
+  const uint32_t k0 = p.k0, k1 = p.k1;
+  const Lookup lookup(p);
+  CounterWalker walker(p.layout, begin);
+
+  for (int64_t start = begin; start < end; start += kBlock) {
+    const int m = static_cast<int>(std::min<int64_t>(kBlock, end - start));
+    walker.fill(m, x0, x1);
+    for (int k = m; k < kBlock; ++k) { x0[k] = 0; x1[k] = 0; }
+
+    for (int k = 0; k < kBlock; ++k) {
+      uint32_t a = x0[k], b = x1[k];
+      threefry2x32(k0, k1, a, b);
+      x0[k] = a;
+      x1[k] = b;
+    }
+
+    uint32_t slow = 0;
+    for (int k = 0; k < kBlock; ++k) {
+      const uint32_t c = lookup(x0[k]);
+      cnt[k] = c;
+      slow |= c;
+    }
+    if (slow & kSlowBit) {  // rare: settle the marked elements exactly
+      for (int k = 0; k < m; ++k) {
+        if (cnt[k] & kSlowBit) {
+          const uint64_t u = (static_cast<uint64_t>(x0[k]) << 32) | x1[k];
+          cnt[k] = count_le(p.T, 0u, p.table_length, u);
+        }
+      }
+    }
+
+    if (in == out) {
+      add_block_inplace(out + start, inc, cnt, m);
+    } else {
+      add_block(out + start, in + start, inc, cnt, m);
+    }
+  }
+}
+
+// One entry point per (dtype, lookup), each compiled for several ISAs. The body is the
+// template above; the macro only stamps out the (non-template) multiversioned wrappers.
+#define BPP_DEFINE_RUN_RANGE(NAME, TYPE, LOOKUP)                             \
+  BPP_MULTIVERSION void NAME(const Plan& p, int64_t begin, int64_t end) {    \
+    run_range_impl<TYPE, LOOKUP>(p, begin, end);                             \
+  }
+BPP_DEFINE_RUN_RANGE(run_f32_lin8, float, LinearLookup<8>)
+BPP_DEFINE_RUN_RANGE(run_f32_lin16, float, LinearLookup<16>)
+BPP_DEFINE_RUN_RANGE(run_f32_lin32, float, LinearLookup<32>)
+BPP_DEFINE_RUN_RANGE(run_f32_guide, float, GuideLookup)
+BPP_DEFINE_RUN_RANGE(run_f64_lin8, double, LinearLookup<8>)
+BPP_DEFINE_RUN_RANGE(run_f64_lin16, double, LinearLookup<16>)
+BPP_DEFINE_RUN_RANGE(run_f64_lin32, double, LinearLookup<32>)
+BPP_DEFINE_RUN_RANGE(run_f64_guide, double, GuideLookup)
+#undef BPP_DEFINE_RUN_RANGE
+
+using RunRange = void (*)(const Plan&, int64_t, int64_t);
+
+//! The entry point for dtype ``T`` and a linear table of ``m`` entries (or the guide
+//! when ``m`` exceeds kMaxLinear).
+template <typename T>
+RunRange runner(uint32_t m);
+template <>
+RunRange runner<float>(uint32_t m) {
+  return m <= 8 ? run_f32_lin8 : m <= 16 ? run_f32_lin16 : m <= 32 ? run_f32_lin32 : run_f32_guide;
+}
+template <>
+RunRange runner<double>(uint32_t m) {
+  return m <= 8 ? run_f64_lin8 : m <= 16 ? run_f64_lin16 : m <= 32 ? run_f64_lin32 : run_f64_guide;
+}
+
+//! Thread cap from BRAINPY_POISSON_NUM_THREADS (read once; 0 or unset: no cap).
+int64_t thread_cap() {
+  static const int64_t cap = [] {
+    const char* s = std::getenv("BRAINPY_POISSON_NUM_THREADS");
+    if (s == nullptr || *s == '\0') return int64_t{0};
+    const long v = std::strtol(s, nullptr, 10);
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
+  }();
+  return cap;
+}
+
+//! Work shared by the calling thread and the pool tasks. Tasks hold a reference, so a
+//! task the pool starts late (after all chunks are taken) finds nothing to do and never
+//! touches freed memory; the caller waits only for chunks actually being processed.
+struct Work {
+  Plan plan;
+  RunRange run;
+  int64_t n = 0, chunk = 0, num_chunks = 0;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  void drain() {
+    for (;;) {
+      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= num_chunks) return;
+      const int64_t b = c * chunk;
+      run(plan, b, std::min(n, b + chunk));
+      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == num_chunks) {
+        std::lock_guard<std::mutex> lock(mu);
+        cv.notify_all();
+      }
+    }
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return done.load(std::memory_order_acquire) == num_chunks; });
+  }
+};
+
+int ceil_log2(uint64_t x) {
+  int b = 0;
+  while ((uint64_t{1} << b) < x) ++b;
+  return b;
+}
+
+#if BPP_HAVE_FFI_THREADPOOL
+using Pool = ffi::ThreadPool;
+#else
+struct Pool {};
+#endif
+
+template <typename T>
+ffi::Error poisson_add_typed(Pool& pool, const CallShape& shape, const ffi::AnyBuffer& target,
+                             const ffi::AnyBuffer& key, const ffi::AnyBuffer& thresholds,
+                             const ffi::AnyBuffer& increments, const ffi::AnyBuffer& layout,
+                             ffi::AnyBuffer& out) {
+  auto work = std::make_shared<Work>();
+  Plan& p = work->plan;
+  const int32_t* lay = static_cast<const int32_t*>(layout.untyped_data());
+  if (const char* err = make_layout(shape.rank, shape.local, lay, lay + shape.rank, &p.layout)) {
+    return invalid(err);
+  }
+  const int64_t n = shape.num_elements;
+  if (n == 0) return ffi::Error::Success();
+
+  const uint32_t* kw = static_cast<const uint32_t*>(key.untyped_data());
+  p.k0 = kw[0];
+  p.k1 = kw[1];
+  const uint32_t L = shape.table_length;
+  p.table_length = L;
+
+  // Thresholds as 64-bit words (exact path) and their hi words (fast paths).
+  const uint32_t* rows = static_cast<const uint32_t*>(thresholds.untyped_data());
+  std::vector<uint64_t> tab(static_cast<size_t>(L) + 1);
+  std::vector<uint32_t> hi(static_cast<size_t>(L) + 2, ~0u);
+  uint32_t lin_begin = 0, lin_end = 0;
+  for (uint32_t j = 0; j < L; ++j) {
+    tab[j] = threshold_at(rows, j);
+    hi[j] = rows[2 * j];
+    if (j > 0 && tab[j] < tab[j - 1]) return invalid("thresholds must be non-decreasing");
+    lin_begin += hi[j] == 0u;
+    lin_end += hi[j] != ~0u;
+  }
+  p.T = tab.data();
+  p.h = hi.data();
+  const uint32_t lin_count = lin_end - lin_begin;
+  std::vector<uint32_t> lin(kMaxLinear, ~0u);
+  std::vector<uint32_t> guide;
+  if (lin_count <= static_cast<uint32_t>(kMaxLinear)) {
+    std::copy(hi.begin() + lin_begin, hi.begin() + lin_end, lin.begin());
+    p.lin_base = lin_begin;
+    p.lin_h = lin.data();
+  } else {
+    // 2^G buckets of the hi word, G >= log2(2L) (at least 2^11), not much more than n.
+    int G = std::max(ceil_log2(2 * static_cast<uint64_t>(L)), kMinGuideBits);
+    G = std::min(G, std::max(1, ceil_log2(static_cast<uint64_t>(n)) + 2));
+    G = std::min(G, kMaxGuideBits);
+    p.hshift = 32 - G;
+    const uint32_t buckets = uint32_t{1} << G;
+    guide.resize(buckets);
+    uint32_t j = 0;
+    for (uint32_t b = 0; b < buckets; ++b) {
+      const uint32_t lo = b << p.hshift;
+      while (j < L && hi[j] < lo) ++j;
+      guide[b] = j;
+    }
+    for (uint32_t b = 0; b < buckets; ++b) {
+      const uint32_t next = b + 1 < buckets ? guide[b + 1] : L;
+      if (next - guide[b] > 2) guide[b] |= kSlowBit;
+    }
+    p.guide = guide.data();
+  }
+  p.in = target.untyped_data();
+  p.out = out.untyped_data();
+  p.inc = increments.untyped_data();
+
+  work->run = runner<T>(lin_count);
+  work->n = n;
+
+  int64_t threads = 1;
+#if BPP_HAVE_FFI_THREADPOOL
+  if (n >= 2 * kMinChunk) {
+    threads = std::max<int64_t>(1, pool.num_threads());
+    if (thread_cap() > 0) threads = std::min(threads, thread_cap());
+    threads = std::min(threads, n / kMinChunk);
+  }
+#endif
+  if (threads <= 1) {
+    work->run(p, 0, n);
+    return ffi::Error::Success();
+  }
+  // A few chunks per thread for balance, each at least kMinChunk, block aligned.
+  int64_t chunks = std::min(4 * threads, n / kMinChunk);
+  int64_t chunk = (n + chunks - 1) / chunks;
+  chunk = (chunk + kBlock - 1) / kBlock * kBlock;
+  work->chunk = chunk;
+  work->num_chunks = (n + chunk - 1) / chunk;
+#if BPP_HAVE_FFI_THREADPOOL
+  for (int64_t t = 1; t < threads; ++t) {
+    pool.Schedule([w = work] { w->drain(); });
+  }
+#endif
+  work->drain();
+  work->wait();
+  return ffi::Error::Success();
+}
+
+bool cpu_dtype_supported(ffi::DataType t) { return t == ffi::DataType::F32 || t == ffi::DataType::F64; }
+
+ffi::Error poisson_add_cpu(
+#if BPP_HAVE_FFI_THREADPOOL
+    ffi::ThreadPool pool,
+#endif
+    ffi::AnyBuffer target, ffi::AnyBuffer key, ffi::AnyBuffer thresholds, ffi::AnyBuffer increments,
+    ffi::AnyBuffer layout, ffi::Result<ffi::AnyBuffer> out) {
+#if !BPP_HAVE_FFI_THREADPOOL
+  Pool pool;
+#endif
+  CallShape shape;
+  ffi::AnyBuffer& res = *out;
+  if (ffi::Error e = check_operands("CPU", cpu_dtype_supported, target, key, thresholds, increments,
+                                    layout, res, &shape);
+      e.failure()) {
+    return e;
+  }
+  switch (shape.dtype) {
+    case ffi::DataType::F32:
+      return poisson_add_typed<float>(pool, shape, target, key, thresholds, increments, layout, res);
+    case ffi::DataType::F64:
+      return poisson_add_typed<double>(pool, shape, target, key, thresholds, increments, layout, res);
+    default:
+      return invalid(std::string("the CPU kernel does not support target dtype ") + dtype_name(shape.dtype));
+  }
+}
+
+}  // namespace
+}  // namespace bpp
+
+extern "C" BPP_EXPORT XLA_FFI_Error* BppPoissonAddCpu(XLA_FFI_CallFrame* call_frame);
+
+#if BPP_HAVE_FFI_THREADPOOL
+#define BPP_CPU_BINDING ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
+#else
+#define BPP_CPU_BINDING ffi::Ffi::Bind()
+#endif
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BppPoissonAddCpu, bpp::poisson_add_cpu,
+                              BPP_CPU_BINDING
+                                  .Arg<ffi::AnyBuffer>()  // target
+                                  .Arg<ffi::AnyBuffer>()  // key u32[2]
+                                  .Arg<ffi::AnyBuffer>()  // thresholds u32[L, 2]
+                                  .Arg<ffi::AnyBuffer>()  // increments C[L + 1]
+                                  .Arg<ffi::AnyBuffer>()  // layout i32[2, rank]
+                                  .Ret<ffi::AnyBuffer>()  // result (aliases target)
+);

@@ -1,0 +1,180 @@
+"""Finding, loading and registering the native ``bpp_poisson_add`` FFI handlers.
+
+The package ships up to two shared libraries in ``brainpy_poisson_plugin/_native/``:
+
+* ``_bpp_cpu``  (always built): the CPU handler, registered for platform ``"cpu"``;
+* ``_bpp_cuda`` (built where a CUDA compiler was found): the CUDA handler, registered
+  for platform ``"CUDA"`` when this jaxlib has a GPU backend.
+
+Nothing happens at import of this module: the first call of :func:`load` (directly, or
+through :func:`available`, which the lowering rules call) loads the libraries with
+:mod:`ctypes` and registers the handlers with JAX, once. A missing library, a library
+that fails to load, or ``BRAINPY_POISSON_NATIVE=0`` in the environment make the fused
+kernel unavailable: one :class:`RuntimeWarning` says so (and why), and the pure-JAX
+reference is used instead. Importing the package never fails because of the native part.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+__all__ = [
+    "TARGET_NAME",
+    "ENV_DISABLE",
+    "load",
+    "available",
+    "registered_targets",
+    "library_paths",
+    "load_error",
+]
+
+#: Name of the FFI custom-call target, on every platform.
+TARGET_NAME = "bpp_poisson_add"
+
+#: Environment variable that disables the native kernels when set to ``0``.
+ENV_DISABLE = "BRAINPY_POISSON_NATIVE"
+
+_NATIVE_DIR = Path(__file__).resolve().parent.parent / "_native"
+
+# library stem -> (exported handler symbol, jax platform name for registration,
+#                  platform name as seen by lowering rules)
+_LIBRARIES = {
+    "_bpp_cpu": ("BppPoissonAddCpu", "cpu", "cpu"),
+    "_bpp_cuda": ("BppPoissonAddCuda", "CUDA", "cuda"),
+}
+
+_lock = threading.RLock()
+_status: dict[str, str] | None = None  # lowering platform -> status string
+_registered: list[str] = []
+_handles: dict[str, ctypes.CDLL] = {}  # keep the libraries loaded for the process lifetime
+_error: str | None = None
+_warned = False
+
+
+def _library_file(stem: str) -> Path | None:
+    if sys.platform == "win32":
+        suffixes = (".dll", ".pyd")
+    elif sys.platform == "darwin":
+        suffixes = (".dylib", ".so")
+    else:
+        suffixes = (".so",)
+    for suffix in suffixes:
+        path = _NATIVE_DIR / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def library_paths() -> dict:
+    """Return where the native libraries are: ``{"cpu": path or None, "cuda": path or None}``.
+
+    Only looks at the files; loads nothing.
+    """
+    return {
+        lower: (str(p) if (p := _library_file(stem)) is not None else None)
+        for stem, (_, _, lower) in _LIBRARIES.items()
+    }
+
+
+def _has_gpu_backend() -> bool:
+    import jax
+
+    try:
+        return len(jax.devices("gpu")) > 0
+    except Exception:  # noqa: BLE001 - no GPU backend in this jaxlib / no device
+        return False
+
+
+def _warn_once(reason: str) -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    warnings.warn(
+        f"brainpy_poisson_plugin: the fused native kernel is unavailable ({reason}); "
+        "the pure-JAX reference implementation will be used instead (same results, slower).",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def load() -> dict:
+    """Load and register the native handlers (once; later calls return the same result).
+
+    Returns:
+        ``{platform: status}`` for ``"cpu"`` and ``"cuda"``; the status is
+        ``"registered"``, or a short reason such as ``"disabled by BRAINPY_POISSON_NATIVE=0"``,
+        ``"not built"``, ``"no GPU backend"`` or ``"load failed: ..."``.
+    """
+    global _status, _error
+    with _lock:
+        if _status is not None:
+            return dict(_status)
+        status: dict[str, str] = {}
+        if os.environ.get(ENV_DISABLE, "").strip() == "0":
+            reason = f"disabled by {ENV_DISABLE}=0"
+            status = {"cpu": reason, "cuda": reason}
+            _error = reason
+            _status = status
+            _warn_once(reason)
+            return dict(status)
+
+        from ._jax_compat import jax_ffi
+
+        for stem, (symbol, jax_platform, lower) in _LIBRARIES.items():
+            path = _library_file(stem)
+            if path is None:
+                status[lower] = "not built"
+                continue
+            if lower == "cuda" and not _has_gpu_backend():
+                status[lower] = "no GPU backend"
+                continue
+            try:
+                lib = ctypes.cdll.LoadLibrary(str(path))
+                fn = getattr(lib, symbol)
+                jax_ffi.register_ffi_target(TARGET_NAME, jax_ffi.pycapsule(fn), platform=jax_platform)
+            except Exception as exc:  # noqa: BLE001 - report, never raise
+                status[lower] = f"load failed: {type(exc).__name__}: {exc}"
+                continue
+            _handles[lower] = lib
+            _registered.append(f"{TARGET_NAME}@{jax_platform}")
+            status[lower] = "registered"
+
+        if status.get("cpu") != "registered":
+            cpu = status.get("cpu", "not built")
+            _error = f"CPU library {cpu}" + (f" (looked in {_NATIVE_DIR})" if cpu == "not built" else "")
+            _warn_once(_error)
+        elif status.get("cuda", "").startswith("load failed"):
+            _error = f"CUDA library {status['cuda']}"
+            _warn_once(_error)
+        elif status.get("cuda") == "not built" and _has_gpu_backend():
+            _error = "this installation was built without the CUDA library, but JAX has a GPU backend"
+            _warn_once(_error)
+        _status = status
+        return dict(status)
+
+
+def available(platform: str) -> bool:
+    """Whether the fused kernel is registered for ``platform`` (``"cpu"`` or ``"cuda"``,
+    the names used by JAX lowering rules). Loads the libraries on first use."""
+    return load().get(platform.lower()) == "registered"
+
+
+def registered_targets() -> list[str]:
+    """The FFI targets registered so far, as ``"name@platform"`` strings (empty before
+    :func:`load` has run)."""
+    with _lock:
+        return list(_registered)
+
+
+def load_error() -> str | None:
+    """Why the fused kernel is unavailable (CPU library missing or failed to load, CUDA
+    library failed to load, or disabled by the environment), or ``None``. Loads the
+    libraries first if that has not happened yet."""
+    load()
+    return _error
