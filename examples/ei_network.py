@@ -5,7 +5,8 @@ inhibitory; BrainPy's COBA benchmark network: ``bp.dyn.LifRef`` neurons,
 ``bp.dyn.ProjAlignPostMg2`` projections with exponential conductances
 ``bp.dyn.Expon`` and ``bp.dyn.COBA`` outputs, 2% random connectivity). Every neuron
 also receives 1,000 independent Poisson inputs at a few Hz onto its excitatory
-conductance, through one ``PoissonInput`` per population.
+conductance, through one ``PoissonInput`` per population. The neurons start at rest, so
+the activity is driven by the background input: without it the network stays silent.
 
 The same network (same seed: same connectivity, same initial state) is run twice:
 
@@ -45,7 +46,7 @@ DEFAULT_OUT = HERE / "output" / "ei_network.png"
 NE, NI = 3200, 800  # 80/20 excitatory/inhibitory
 NUM_INPUT = 1000  # Poisson inputs per neuron
 FREQ = 5.0  # Hz, each input
-W_INPUT = 0.01  # weight of one input spike on the excitatory conductance
+W_INPUT = 0.1  # weight of one input spike on the excitatory conductance (nS)
 DT = 0.1  # ms
 CHUNK = 100.0  # ms: the simulation runs in equal chunks so it compiles once
 RASTER_E, RASTER_I = 400, 100  # neurons shown in the rasters
@@ -57,7 +58,7 @@ class EINet(bp.DynSysGroup):
     def __init__(self, poisson_cls, **poisson_kwargs):
         super().__init__()
         lif = dict(V_rest=-60.0, V_th=-50.0, V_reset=-60.0, tau=20.0, tau_ref=5.0,
-                   V_initializer=bp.init.Normal(-55.0, 2.0))
+                   V_initializer=bp.init.Normal(-60.0, 2.0))
         self.E = bp.dyn.LifRef(NE, **lif)
         self.I = bp.dyn.LifRef(NI, **lif)
 
