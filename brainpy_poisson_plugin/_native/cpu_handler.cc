@@ -40,7 +40,7 @@ namespace bpp {
 namespace {
 
 constexpr int kBlock = 256;
-constexpr int64_t kMinChunk = 64 * 1024;  // elements; smaller targets run inline
+constexpr int64_t kMinChunk = 16 * 1024;  // elements (~40 us of work); smaller targets run inline
 constexpr int kMinGuideBits = 11;
 constexpr int kMaxGuideBits = 20;
 constexpr uint32_t kSlowBit = 0x80000000u;  // in a count: "redo exactly"; in a guide entry: "crowded bucket"
@@ -461,11 +461,4 @@ extern "C" BPP_EXPORT XLA_FFI_Error* BppPoissonAddCpu(XLA_FFI_CallFrame* call_fr
 #endif
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BppPoissonAddCpu, bpp::poisson_add_cpu,
-                              BPP_CPU_BINDING
-                                  .Arg<ffi::AnyBuffer>()  // target
-                                  .Arg<ffi::AnyBuffer>()  // key u32[2]
-                                  .Arg<ffi::AnyBuffer>()  // thresholds u32[L, 2]
-                                  .Arg<ffi::AnyBuffer>()  // increments C[L + 1]
-                                  .Arg<ffi::AnyBuffer>()  // layout i32[2, rank]
-                                  .Ret<ffi::AnyBuffer>()  // result (aliases target)
-);
+                              BPP_POISSON_ADD_OPERANDS(BPP_CPU_BINDING));

@@ -216,12 +216,4 @@ ffi::Error poisson_add_cuda(cudaStream_t stream, ffi::AnyBuffer target, ffi::Any
 extern "C" BPP_EXPORT XLA_FFI_Error* BppPoissonAddCuda(XLA_FFI_CallFrame* call_frame);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BppPoissonAddCuda, bpp::poisson_add_cuda,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::PlatformStream<cudaStream_t>>()
-                                  .Arg<ffi::AnyBuffer>()  // target
-                                  .Arg<ffi::AnyBuffer>()  // key u32[2]
-                                  .Arg<ffi::AnyBuffer>()  // thresholds u32[L, 2]
-                                  .Arg<ffi::AnyBuffer>()  // increments C[L + 1]
-                                  .Arg<ffi::AnyBuffer>()  // layout i32[2, rank]
-                                  .Ret<ffi::AnyBuffer>()  // result (aliases target)
-);
+                              BPP_POISSON_ADD_OPERANDS(ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>()));

@@ -123,4 +123,14 @@ inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(f
 
 }  // namespace bpp
 
+//! The operands of every ``bpp_poisson_add`` handler, in order (docs/kernel-contract.md),
+//! appended to a platform's binding (its context arguments first).
+#define BPP_POISSON_ADD_OPERANDS(binding)                                         \
+  binding.Arg<::xla::ffi::AnyBuffer>()  /* target */                              \
+      .Arg<::xla::ffi::AnyBuffer>()     /* key u32[2] */                          \
+      .Arg<::xla::ffi::AnyBuffer>()     /* thresholds u32[L, 2] */                \
+      .Arg<::xla::ffi::AnyBuffer>()     /* increments C[L + 1] */                 \
+      .Arg<::xla::ffi::AnyBuffer>()     /* layout i32[2, rank] */                 \
+      .Ret<::xla::ffi::AnyBuffer>()     /* result (aliases target) */
+
 #endif  // BPP_FFI_COMMON_H_

@@ -49,40 +49,34 @@ BPP_HD void threefry_round(uint32_t& x0, uint32_t& x1) {
   x1 ^= x0;
 }
 
+//! Four Threefry rounds with the given rotation constants (between key injections).
+template <int R0, int R1, int R2, int R3>
+BPP_HD void threefry_four_rounds(uint32_t& x0, uint32_t& x1) {
+  threefry_round<R0>(x0, x1);
+  threefry_round<R1>(x0, x1);
+  threefry_round<R2>(x0, x1);
+  threefry_round<R3>(x0, x1);
+}
+
 //! (y0, y1) = threefry2x32((k0, k1), (x0, x1)). Branch-free; vectorises when called
 //! from a plain loop over arrays.
 BPP_HD void threefry2x32(uint32_t k0, uint32_t k1, uint32_t& x0, uint32_t& x1) {
   const uint32_t k2 = k0 ^ k1 ^ kThreefryParity;
   x0 += k0;
   x1 += k1;
-  threefry_round<13>(x0, x1);
-  threefry_round<15>(x0, x1);
-  threefry_round<26>(x0, x1);
-  threefry_round<6>(x0, x1);
+  threefry_four_rounds<13, 15, 26, 6>(x0, x1);
   x0 += k1;
   x1 += k2 + 1u;
-  threefry_round<17>(x0, x1);
-  threefry_round<29>(x0, x1);
-  threefry_round<16>(x0, x1);
-  threefry_round<24>(x0, x1);
+  threefry_four_rounds<17, 29, 16, 24>(x0, x1);
   x0 += k2;
   x1 += k0 + 2u;
-  threefry_round<13>(x0, x1);
-  threefry_round<15>(x0, x1);
-  threefry_round<26>(x0, x1);
-  threefry_round<6>(x0, x1);
+  threefry_four_rounds<13, 15, 26, 6>(x0, x1);
   x0 += k0;
   x1 += k1 + 3u;
-  threefry_round<17>(x0, x1);
-  threefry_round<29>(x0, x1);
-  threefry_round<16>(x0, x1);
-  threefry_round<24>(x0, x1);
+  threefry_four_rounds<17, 29, 16, 24>(x0, x1);
   x0 += k1;
   x1 += k2 + 4u;
-  threefry_round<13>(x0, x1);
-  threefry_round<15>(x0, x1);
-  threefry_round<26>(x0, x1);
-  threefry_round<6>(x0, x1);
+  threefry_four_rounds<13, 15, 26, 6>(x0, x1);
   x0 += k2;
   x1 += k0 + 5u;
 }
