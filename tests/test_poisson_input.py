@@ -203,3 +203,20 @@ def test_rate_too_high_for_a_smaller_dt_at_run_time_names_freq_and_dt():
         bp.share.save(dt=1.0, t=0.0, i=0)
         node.update()
     assert np.array_equal(np.asarray(v.value), np.zeros(4))
+
+
+def test_traced_dt_time_varying_rate():
+    """A traced dt (e.g. an adaptive step) still samples exactly: same draws as concrete."""
+    v = bm.Variable(jnp.zeros(3000))
+    node = PoissonInput(v, 1000, 10.0, 1.0, seed=5)
+
+    def step(dt):
+        bp.share.save(t=0.0, i=0, dt=dt)
+        node.update()
+        return v.value
+
+    traced = np.asarray(bm.jit(step)(jnp.float32(0.1)))
+    v.value = jnp.zeros(3000)
+    node.reset_state()
+    concrete = np.asarray(step(0.1))
+    assert np.array_equal(traced, concrete)

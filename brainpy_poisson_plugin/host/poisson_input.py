@@ -147,7 +147,10 @@ class PoissonInput(HostPoissonInput):
         if impl == "host":
             return HostPoissonInput.update(self)
         dt = share["dt"]
-        _check_probability(float(self.freq), dt)
+        if isinstance(self.freq, numbers.Real):
+            _check_probability(float(self.freq), dt)
+        # With a traced dt (or freq) p is traced too: poisson_add then builds the table at
+        # run time, and an out-of-range p shows as NaN rather than a silently clipped rate.
         p = self.freq * dt / 1e3
         key = self._next_key()
         self.target_var.value = poisson_add(
