@@ -37,7 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PTH_NAME = "brainpy_poisson_plugin_autoload.pth"
 PLUGIN_CLASS = "brainpy_poisson_plugin.host.poisson_input.PoissonInput"
-HOST_CLASS = "brainpy.dyn.projections.inputs.PoissonInput"
+#: Where BrainPy defines its PoissonInput: 2.7+ first, then 2.4.3-2.6. The subprocesses
+#: find the one that exists at run time (``DEFINING`` below); the tests never assume which.
+HOST_DEFINING_MODULES = ("brainpy.dyn.projections.inputs", "brainpy._src.dyn.projections.inputs")
 
 pytestmark = pytest.mark.slow
 
@@ -194,7 +196,27 @@ def _json_line(proc: subprocess.CompletedProcess) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# Run-time discovery of the host's defining module, for the subprocesses (plain code, no
+# plugin import): the first of HOST_DEFINING_MODULES that imports and has a PoissonInput.
+# Its qualified name must then be "<that module>.PoissonInput", i.e. the class there is
+# the one the host defined, not something bound there later.
+DEFINING = r"""
+import importlib as _importlib
+def defining_module():
+    for _name in %r:
+        try:
+            _mod = _importlib.import_module(_name)
+        except ImportError:
+            continue
+        if "PoissonInput" in vars(_mod):
+            return _mod
+    raise ImportError("no module of %r defines PoissonInput")
+""" % (HOST_DEFINING_MODULES, HOST_DEFINING_MODULES)
+
 # What a process sees after a plain `import brainpy` (no mention of the plugin).
+# "synapses" is the module's own binding (its __dict__); "synapses_getattr" is what
+# attribute access answers, including a host module __getattr__ (BrainPy 2.6 serves the
+# deprecated bp.synapses.PoissonInput that way), with the warning categories it raised.
 PROBE = r"""
 import json, sys, warnings
 warnings.simplefilter("always")
@@ -202,17 +224,38 @@ user_mentions_plugin = any(m.startswith("brainpy_poisson_plugin.host") for m in 
 import brainpy as bp
 def qual(obj):
     return None if obj is None else f"{obj.__module__}.{obj.__qualname__}"
-from brainpy.dyn.projections import inputs
+""" + DEFINING + r"""
+inputs = defining_module()
+with warnings.catch_warnings(record=True) as _caught:
+    warnings.simplefilter("always")
+    _syn = getattr(bp.synapses, "PoissonInput", None)
 print(json.dumps({
     "host_touched_before_import": user_mentions_plugin,
     "dyn": qual(bp.dyn.PoissonInput),
     "projections": qual(getattr(bp.dyn.projections, "PoissonInput", None)),
     "synapses": qual(bp.synapses.__dict__.get("PoissonInput")),
+    "synapses_getattr": [qual(_syn), sorted({w.category.__name__ for w in _caught})],
+    "defining_module": inputs.__name__,
     "defining": qual(inputs.PoissonInput),
     "subclass": issubclass(bp.dyn.PoissonInput, inputs.PoissonInput),
     "loader": type(bp.__loader__).__name__,
 }))
 """
+
+
+def _host_class(out: dict) -> str:
+    """The host class a probe found in the defining module, checked to be the host's own."""
+    assert out["defining_module"] in HOST_DEFINING_MODULES
+    assert out["defining"] == f"{out['defining_module']}.PoissonInput"  # defined there, not rebound there
+    return out["defining"]
+
+
+@pytest.fixture(scope="session")
+def pristine(healthy) -> dict:
+    """PROBE in the healthy venv with no plugin loaded at all: the untouched host."""
+    out = _json_line(healthy.py(PROBE, BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert out["dyn"] == _host_class(out)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -251,7 +294,8 @@ def test_import_brainpy_swaps_without_user_code(healthy):
     assert out["dyn"] == PLUGIN_CLASS
     assert out["synapses"] == PLUGIN_CLASS
     assert out["projections"] == PLUGIN_CLASS
-    assert out["defining"] == HOST_CLASS  # the defining module is never modified
+    assert out["synapses_getattr"] == [PLUGIN_CLASS, []]  # the binding shadows any host __getattr__
+    _host_class(out)  # the defining module is never modified
     assert out["subclass"] is True
     assert out["loader"] == "SourceFileLoader"  # the proxy loader was removed again
 
@@ -269,21 +313,40 @@ def test_unchanged_model_script_runs(healthy):
 # Switches, deactivate, version gate
 # --------------------------------------------------------------------------------------
 
+# A snapshot of every module the swap could touch, and of the defining module: the
+# Poisson names each binds, how many attributes it has, its module __getattr__ hook,
+# and what `module.PoissonInput` answers through attribute access (the object, or the
+# AttributeError, and the warning categories raised: BrainPy 2.6's bp.synapses answers
+# with a DeprecationWarning from its module __getattr__, 2.7+ has no such name).
 SNAPSHOT = r"""
-import json, sys
+import json, sys, warnings
 import brainpy as bp
+""" + DEFINING + r"""
+def _qual(v):
+    return f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__name__)}"
+def _access(mod):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            got = _qual(mod.PoissonInput)
+        except AttributeError as exc:
+            got = f"AttributeError: {exc}"
+    return [got, sorted({w.category.__name__ for w in caught})]
 def snap():
     out = {}
-    for modname in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses", "brainpy.dyn.projections.inputs"):
+    defining = defining_module().__name__
+    out["defining_module"] = defining
+    for modname in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses", defining):
         mod = sys.modules[modname]
-        out[modname] = {k: f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__name__)}"
-                        for k, v in vars(mod).items() if "Poisson" in k}
+        out[modname] = {k: _qual(v) for k, v in vars(mod).items() if "Poisson" in k}
         out[modname + ":keys"] = len(vars(mod))
+        out[modname + ":getattr"] = None if vars(mod).get("__getattr__") is None else _qual(vars(mod)["__getattr__"])
+        out[modname + ":access"] = _access(mod)
     return out
 """
 
 
-def test_switch_off_leaves_host_untouched(healthy):
+def test_switch_off_leaves_host_untouched(healthy, pristine):
     code = SNAPSHOT + r"""
 from brainpy_poisson_plugin.plugin import swap, manager
 st = swap.status()
@@ -295,8 +358,20 @@ print(json.dumps({"snap": snap(), "active": st.active, "reason": st.reason, "del
     assert "BRAINPY_POISSON_PLUGIN=0" in out["reason"]
     assert out["loaded"] == ["poisson"]  # the plugin is loaded, it just does not swap
     snap = out["snap"]
-    assert snap["brainpy.dyn"]["PoissonInput"] == HOST_CLASS
+    host = _host_class({"defining_module": snap["defining_module"],
+                        "defining": snap[snap["defining_module"]]["PoissonInput"]})
+    assert host == pristine["defining"]
+    assert snap["brainpy.dyn"]["PoissonInput"] == host
     assert "PoissonInput" not in snap["brainpy.synapses"]
+    # ...and attribute access answers as on an untouched host (2.6: the host's deprecated
+    # alias, from its module __getattr__, with its DeprecationWarning; 2.7+: AttributeError).
+    if pristine["synapses_getattr"][0] is None:
+        assert snap["brainpy.synapses:access"][0].startswith("AttributeError")
+    else:
+        assert snap["brainpy.synapses:access"] == pristine["synapses_getattr"]
+    # The whole snapshot equals the one of a process where no plugin was loaded at all.
+    untouched = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert snap == untouched
 
 
 def test_deactivate_restores_host_objects_exactly(healthy):
@@ -304,11 +379,15 @@ def test_deactivate_restores_host_objects_exactly(healthy):
 from brainpy_poisson_plugin.plugin import swap
 from brainpy_poisson_plugin.host.compat import original_poisson_input_class
 host = original_poisson_input_class()
+hooks0 = {m: vars(sys.modules[m]).get("__getattr__")
+          for m in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses")}
 active0 = swap.is_active()
 swapped = snap()
 restored = swap.deactivate()
 after = snap()
-same_objects = bp.dyn.PoissonInput is host and bp.dyn.projections.PoissonInput is host
+same_objects = (host is defining_module().PoissonInput and bp.dyn.PoissonInput is host
+                and bp.dyn.projections.PoissonInput is host)
+hooks_kept = all(vars(sys.modules[m]).get("__getattr__") is hooks0[m] for m in hooks0)
 again = swap.activate()
 with swap.swapped():
     inside_cm = swap.is_active()
@@ -318,17 +397,27 @@ with swap.swapped() as active_in_cm:
     inside2 = bp.dyn.PoissonInput is not host
 after_cm = snap()
 print(json.dumps({"active0": active0, "restored": sorted(restored), "after": after, "swapped": swapped,
-                  "same_objects": same_objects, "again": again, "inside_cm": inside_cm, "still": still,
+                  "same_objects": same_objects, "hooks_kept": hooks_kept,
+                  "again": again, "inside_cm": inside_cm, "still": still,
                   "inside2": inside2 and active_in_cm, "after_cm": after_cm}))
 """
     out = _json_line(healthy.py(code))
     baseline = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_POISSON_PLUGIN="0"))
+    untouched = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert baseline == untouched
     assert out["active0"] is True
-    assert out["restored"] == ["brainpy.dyn.PoissonInput", "brainpy.dyn.projections.PoissonInput",
-                               "brainpy.synapses.PoissonInput"]
-    assert out["after"] == baseline  # same names, same objects, same number of module attributes
+    # Every name the swap rebound, including bp.dyn.projections.PoissonInput where the host
+    # re-exports it there (2.6: a plain module; 2.7+: a package), and nothing else.
+    expected = ["brainpy.dyn.PoissonInput", "brainpy.synapses.PoissonInput"]
+    if "PoissonInput" in baseline["brainpy.dyn.projections"]:
+        expected.insert(1, "brainpy.dyn.projections.PoissonInput")
+    assert out["restored"] == expected
+    # Same names, same objects, same number of module attributes, the same module
+    # __getattr__ hooks, and attribute access answers the same (incl. warnings).
+    assert out["after"] == baseline
+    assert out["swapped"]["brainpy.synapses:access"] == [PLUGIN_CLASS, []]
     assert out["swapped"] != baseline
-    assert out["same_objects"] is True
+    assert out["same_objects"] is True and out["hooks_kept"] is True
     assert out["again"] is True and out["inside_cm"] is True and out["still"] is True
     assert out["inside2"] is True
     assert out["after_cm"] == baseline
@@ -338,16 +427,21 @@ def test_disable_autoload_loads_no_entry_point(healthy):
     code = r"""
 import json, sys
 import brainpy as bp
+""" + DEFINING + r"""
 from brainpy_poisson_plugin.plugin import autoload
+host = defining_module().PoissonInput
 print(json.dumps({"dyn": f"{bp.dyn.PoissonInput.__module__}.{bp.dyn.PoissonInput.__qualname__}",
+                  "host": f"{host.__module__}.{host.__qualname__}", "is_host": bp.dyn.PoissonInput is host,
                   "state": autoload.state, "pluggy": "pluggy" in sys.modules,
                   "hooks": "brainpy_poisson_plugin.plugin.hooks" in sys.modules}))
 """
     out = _json_line(healthy.py(code, BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
-    assert out == {"dyn": HOST_CLASS, "state": "disabled", "pluggy": False, "hooks": False}
+    host = out.pop("host")
+    assert host.rpartition(".")[0] in HOST_DEFINING_MODULES and host.endswith(".PoissonInput")
+    assert out == {"dyn": host, "is_host": True, "state": "disabled", "pluggy": False, "hooks": False}
 
 
-def test_version_gate_refuses_out_of_range_and_force_overrides(healthy):
+def test_version_gate_refuses_out_of_range_and_force_overrides(healthy, pristine):
     code = PROBE + r"""
 from brainpy_poisson_plugin.plugin import swap
 print(json.dumps(swap.status().as_dict()))
@@ -355,7 +449,9 @@ print(json.dumps(swap.status().as_dict()))
     proc = healthy.py(code, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0")
     assert proc.returncode == 0, proc.stderr
     probe, status = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
-    assert probe["dyn"] == HOST_CLASS and probe["synapses"] is None
+    assert probe["dyn"] == _host_class(probe) and probe["synapses"] is None
+    assert probe["projections"] == pristine["projections"]
+    assert probe["synapses_getattr"] == pristine["synapses_getattr"]  # the host's own answer, untouched
     assert status["active"] is False and "3.0.0" in status["reason"]
     warnings_ = [ln for ln in proc.stderr.splitlines() if "HostVersionWarning:" in ln]
     assert len(warnings_) == 1, proc.stderr

@@ -3,7 +3,10 @@ checks are in test_autoload_install.py)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tomllib
+import types
 import warnings
 from pathlib import Path
 
@@ -17,6 +20,36 @@ from brainpy_poisson_plugin.plugin import HostVersionWarning, swap, version_gate
 
 HOST = original_poisson_input_class()
 HOST_HAD_SYNAPSES_NAME = "PoissonInput" in vars(bp.synapses) and vars(bp.synapses)["PoissonInput"] is HOST
+
+
+def _defining_module():
+    """The module where this BrainPy defines PoissonInput, found from what exists.
+
+    ``brainpy.dyn.projections.inputs`` on 2.7+; ``brainpy._src.dyn.projections.inputs`` on
+    2.4.3-2.6 (where ``brainpy.dyn.projections`` is a plain module re-exporting it).
+    """
+    for name in ("brainpy.dyn.projections.inputs", "brainpy._src.dyn.projections.inputs"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if "PoissonInput" in vars(module):
+            return module
+    pytest.fail("this BrainPy defines PoissonInput in none of the known modules")
+
+
+DEFINING = _defining_module()
+
+
+def _access(module, name="PoissonInput"):
+    """What ``module.name`` answers (incl. a module ``__getattr__``) and the warnings it raises."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = getattr(module, name)
+        except AttributeError:
+            obj = AttributeError
+    return obj, sorted({(w.category.__name__, str(w.message)) for w in caught})
 
 
 @pytest.fixture(autouse=True)
@@ -50,9 +83,9 @@ def test_activate_rebinds_every_reexport_but_not_the_defining_module():
     assert bp.synapses.PoissonInput is cls
     if "PoissonInput" in vars(bp.dyn.projections):
         assert bp.dyn.projections.PoissonInput is cls
-    from brainpy.dyn.projections import inputs
-
-    assert inputs.PoissonInput is HOST
+    # The defining module is never modified: the class there is still the host's own.
+    assert vars(DEFINING)["PoissonInput"] is HOST
+    assert HOST.__module__ == DEFINING.__name__ and HOST is not cls
     assert issubclass(cls, HOST)
     assert swap.is_active()
     st = swap.status()
@@ -61,15 +94,22 @@ def test_activate_rebinds_every_reexport_but_not_the_defining_module():
 
 def test_deactivate_restores_exactly():
     swap.deactivate()
-    before = {m: dict(vars(m)) for m in (bp.dyn, bp.dyn.projections, bp.synapses)}
+    modules = (bp.dyn, bp.dyn.projections, bp.synapses, DEFINING)
+    before = {m: dict(vars(m)) for m in modules}
+    # What attribute access answers, incl. a host module __getattr__: on BrainPy 2.6
+    # bp.synapses.PoissonInput is the host's class from a deprecation __getattr__ (with a
+    # DeprecationWarning); on 2.7+ it is an AttributeError.
+    access_before = {m: _access(m) for m in modules}
     swap.activate()
     swap.activate()  # idempotent: the original objects are still what gets restored
+    assert _access(bp.synapses) == (_plugin_class(), [])  # the binding shadows any __getattr__
     restored = swap.deactivate()
     assert "brainpy.dyn.PoissonInput" in restored
     for mod, snapshot in before.items():
         now = dict(vars(mod))
         assert now.keys() == snapshot.keys(), mod.__name__
         assert all(now[k] is snapshot[k] for k in snapshot), mod.__name__
+        assert _access(mod) == access_before[mod], mod.__name__
     assert bp.dyn.PoissonInput is HOST
     assert ("PoissonInput" in vars(bp.synapses)) is HOST_HAD_SYNAPSES_NAME
     st = swap.status()
@@ -150,12 +190,57 @@ def test_ledger_creates_and_removes_absent_names_and_refuses_defining_module():
     assert bp.dyn._bpp_test_attribute is sentinel
     problems = swap.apply_overrides({name: object()}, owner="t2")
     assert "already overridden by plugin 't1'" in problems[name]
+    defining_name = f"{DEFINING.__name__}.PoissonInput"
     problems = swap.apply_overrides(
-        {"brainpy.dyn.projections.inputs.PoissonInput": object(), "numpy.zeros": object(), "brainpy.nope.X": 1},
+        {defining_name: object(), "numpy.zeros": object(), "brainpy.nope.X": 1},
         owner="t1",
     )
-    assert "defines it" in problems["brainpy.dyn.projections.inputs.PoissonInput"]
+    assert "defines it" in problems[defining_name]
+    assert vars(DEFINING)["PoissonInput"] is HOST
     assert "under 'brainpy.'" in problems["numpy.zeros"]
     assert "not importable" in problems["brainpy.nope.X"]
     assert swap.revert_overrides("t1") == [name]
     assert not hasattr(bp.dyn, "_bpp_test_attribute")
+
+
+def test_ledger_shadows_a_module_getattr_and_reverting_gives_it_back(monkeypatch):
+    """A name served by a module ``__getattr__`` (how BrainPy 2.6 serves the deprecated
+    ``bp.synapses.PoissonInput``) is shadowed by an override and answered by the hook again
+    after the revert: the hook is neither replaced nor called nor cached into the module."""
+    calls = []
+
+    def hook(name):
+        if name == "Lazy":
+            calls.append(name)
+            warnings.warn("Lazy is deprecated", DeprecationWarning, stacklevel=2)
+            return HOST
+        raise AttributeError(name)
+
+    module = types.ModuleType("brainpy._bpp_test_lazy_module")
+    module.__getattr__ = hook
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    keys = set(vars(module))
+    before = _access(module, "Lazy")
+    assert before[0] is HOST and before[1] == [("DeprecationWarning", "Lazy is deprecated")]
+    sentinel = object()
+    name = f"{module.__name__}.Lazy"
+    assert swap.apply_overrides({name: sentinel}, owner="t3") == {}
+    assert _access(module, "Lazy") == (sentinel, [])
+    n_calls = len(calls)
+    assert swap.revert_overrides("t3") == [name]
+    assert len(calls) == n_calls  # reverting does not call the hook
+    assert set(vars(module)) == keys and vars(module)["__getattr__"] is hook
+    assert _access(module, "Lazy") == before
+
+
+def test_status_reports_what_attribute_access_answers():
+    """``status().targets`` reflects a host alias served by a module ``__getattr__``
+    (BrainPy 2.6: bp.synapses.PoissonInput is the host's class) as "host", not "absent"."""
+    swap.deactivate()
+    targets = swap.status().targets
+    assert targets["brainpy.dyn.PoissonInput"] == "host"
+    obj, _ = _access(bp.synapses)
+    expected = "absent" if obj is AttributeError else ("host" if obj is HOST else "other")
+    assert targets["brainpy.synapses.PoissonInput"] == expected
+    swap.activate()
+    assert set(swap.status().targets.values()) == {"plugin"}

@@ -10,10 +10,16 @@ Two layers:
   :func:`swapped`, :func:`is_active`, :func:`status`.
 
 Names rebound by the swap (where present): ``brainpy.dyn.PoissonInput``,
-``brainpy.dyn.projections.PoissonInput``, ``brainpy.synapses.PoissonInput`` (created when
-the host dropped it; BrainPy 2.3-2.4 models spell it so). The defining module
-(``brainpy.dyn.projections.inputs``) is never modified, so the host's class stays
-reachable there (see :func:`brainpy_poisson_plugin.host.compat.original_poisson_input_class`).
+``brainpy.dyn.projections.PoissonInput``, ``brainpy.synapses.PoissonInput`` (BrainPy 2.3-2.4
+models spell it so). The last one is never a real attribute of the host module: BrainPy
+2.6 serves it from a deprecation ``__getattr__`` on ``brainpy.synapses`` (with a
+``DeprecationWarning``), BrainPy 2.7+ dropped it. The swap binds the name in the module's
+``__dict__``, which shadows a module ``__getattr__``; :func:`deactivate` deletes it again,
+so the host's ``__getattr__`` answers exactly as before (or the name is absent again).
+The defining module (``brainpy.dyn.projections.inputs`` on 2.7+,
+``brainpy._src.dyn.projections.inputs`` on 2.6) is never modified, so the host's class
+stays reachable there (see
+:func:`brainpy_poisson_plugin.host.compat.original_poisson_input_class`).
 """
 
 from __future__ import annotations
@@ -71,8 +77,35 @@ def _split(name: str) -> tuple[Any, str]:
 
 
 def _current(name: str) -> Any:
+    """What the module itself binds at ``name`` (its ``__dict__``), or ``_ABSENT``."""
     module, attr = _split(name)
     return module.__dict__.get(attr, _ABSENT) if hasattr(module, "__dict__") else getattr(module, attr, _ABSENT)
+
+
+def _resolved(name: str) -> Any:
+    """What ``module.attr`` answers: the ``__dict__`` entry, else the module's ``__getattr__``.
+
+    A module ``__getattr__`` (PEP 562) is how BrainPy 2.6 serves deprecated aliases such
+    as ``brainpy.synapses.PoissonInput``; its deprecation warning is suppressed here.
+    Returns ``_ABSENT`` when neither answers.
+    """
+    import warnings
+
+    module, attr = _split(name)
+    obj = module.__dict__.get(attr, _ABSENT)
+    if obj is not _ABSENT:
+        return obj
+    hook = module.__dict__.get("__getattr__")
+    if not callable(hook):
+        return _ABSENT
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return hook(attr)
+        except AttributeError:
+            return _ABSENT
+        except Exception:  # noqa: BLE001 - a broken host hook: report it as "other", never raise
+            return None
 
 
 def apply_overrides(overrides: Mapping[str, Any], owner: str) -> dict[str, str]:
@@ -119,9 +152,11 @@ def apply_overrides(overrides: Mapping[str, Any], owner: str) -> dict[str, str]:
 def revert_overrides(owner: str | None = None) -> list[str]:
     """Restore what was bound before the overrides of ``owner`` (all owners if ``None``).
 
-    Names that did not exist before are deleted again. A name that was rebound by
-    someone else after the override is left as it is (and forgotten). Returns the names
-    restored.
+    Names that were not in the module's ``__dict__`` before are deleted again (a name the
+    host serves from a module ``__getattr__``, like BrainPy 2.6's deprecated
+    ``brainpy.synapses.PoissonInput``, is then answered by that hook again). A name that
+    was rebound by someone else after the override is left as it is (and forgotten).
+    Returns the names restored.
     """
     restored: list[str] = []
     with _lock:
@@ -271,7 +306,9 @@ class SwapStatus:
         host_version: the BrainPy version checked by the gate.
         supported: the supported BrainPy range.
         switch: the normalised ``BRAINPY_POISSON_PLUGIN`` value.
-        targets: dotted name -> ``"plugin"``, ``"host"``, ``"absent"`` or ``"other"``.
+        targets: dotted name -> ``"plugin"``, ``"host"``, ``"absent"`` or ``"other"``: what
+            attribute access answers there, including a host module ``__getattr__`` (on
+            BrainPy 2.6 ``brainpy.synapses.PoissonInput`` is the host's deprecated alias).
     """
 
     active: bool
@@ -306,7 +343,7 @@ def status() -> SwapStatus:
             original = None
         for name in target_names():
             try:
-                obj = _current(name)
+                obj = _resolved(name)  # includes aliases served by a module __getattr__
             except OverrideError:
                 obj = _ABSENT
             if obj is _ABSENT:
