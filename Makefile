@@ -18,10 +18,11 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 # Build deps first (jaxlib provides the FFI headers), then the package itself against
-# exactly that jaxlib (--no-build-isolation), with the test extras.
+# exactly that jaxlib (--no-build-isolation), with the test extras. One CMake build
+# directory per stack: each is configured for its own jaxlib's headers.
 $(STAMP): $(PY) pyproject.toml $(CONSTRAINTS) CMakeLists.txt $(shell find brainpy_poisson_plugin -type f -not -name '*.pyc' 2>/dev/null)
 	$(PIP) install -q -c $(CONSTRAINTS) "scikit-build-core>=0.10" jax jaxlib brainpy
-	$(PIP) install -q --no-build-isolation -c $(CONSTRAINTS) ".[test]"
+	$(PIP) install -q --no-build-isolation -c $(CONSTRAINTS) -C build-dir=build/$(STACK) ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -4,7 +4,7 @@ jitted ``lax.fori_loop``.
 
     python benchmarks/cpu_kernel.py                 # W1, W3, W5 (10^7), all threads
     python benchmarks/cpu_kernel.py --workloads W1,W2,W3,W4,W5
-    python benchmarks/cpu_kernel.py --threads 1,2   # also a 1-thread vs 2-thread scaling run
+    python benchmarks/cpu_kernel.py --threads 1,2   # also 1- and 2-thread runs of each workload
     python benchmarks/cpu_kernel.py --json out.json
 
 The thread count of the fused kernel is capped with ``BRAINPY_POISSON_NUM_THREADS``,
@@ -95,7 +95,7 @@ def run_one(workload: str, steps: int, repeats: int, which: tuple[str, ...]) -> 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default="W1,W3,W5")
-    ap.add_argument("--threads", default="", help="comma-separated thread caps for a scaling run on W5")
+    ap.add_argument("--threads", default="", help="comma-separated thread caps for a scaling run of each workload")
     ap.add_argument("--steps", type=int, default=0, help="steps per timed loop (default: ~10^8 elements)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default="")
@@ -126,14 +126,14 @@ def main(argv=None) -> int:
         results["workloads"].append(r)
         print(f"{w}: n={r['elements']:>10,d} L={r['L']:3d}  fused {r['fused_ns']:.3f} ns/elem   "
               f"random.bits {r['bits_ns']:.3f} ns/elem   fused/bits {r['fused_over_bits']:.3f}", flush=True)
-    if args.threads:
+    for w in (args.workloads.split(",") if args.threads else []):
         base = None
         for t in args.threads.split(","):
-            r = child("W5", "fused", int(t))
+            r = child(w, "fused", int(t))
             base = base or r["fused_ns"]
             r["speedup_vs_first"] = base / r["fused_ns"]
             results["scaling"].append(r)
-            print(f"W5 threads={t}: fused {r['fused_ns']:.3f} ns/elem  speed-up {r['speedup_vs_first']:.2f}x",
+            print(f"{w} threads={t}: fused {r['fused_ns']:.3f} ns/elem  speed-up {r['speedup_vs_first']:.2f}x",
                   flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -167,8 +167,14 @@ def plugin_wheel(tmp_path_factory) -> Path:
     if given:
         return Path(given)
     out = tmp_path_factory.mktemp("wheel")
+    # A CMake build directory per jaxlib: a directory configured for another stack's
+    # headers must not be reused (the first build here is a full one, later ones are not).
+    from importlib.metadata import version
+
+    build_dir = REPO / "build" / f"test-wheel-jaxlib-{version('jaxlib')}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", str(REPO), "-w", str(out)],
+        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
+         "-C", f"build-dir={build_dir}", str(REPO), "-w", str(out)],
         check=True,
     )
     (wheel,) = out.glob("brainpy_poisson_plugin-*.whl")

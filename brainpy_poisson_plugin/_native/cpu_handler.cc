@@ -28,6 +28,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "bpp/ffi_common.h"
@@ -45,6 +46,8 @@ constexpr int kMinGuideBits = 11;
 constexpr int kMaxGuideBits = 20;
 constexpr uint32_t kSlowBit = 0x80000000u;  // in a count: "redo exactly"; in a guide entry: "crowded bucket"
 constexpr int kMaxLinear = 32;
+constexpr uint32_t kMaxSearchTable = 32;  // v4 path: entries of the register tables (L + 1 at most)
+constexpr uint32_t kMaxSearch = kMaxSearchTable - 1;  // middle hi words it searches
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && \
     !defined(BPP_NO_MULTIVERSION)
@@ -61,6 +64,75 @@ constexpr int kMaxLinear = 32;
 #define BPP_RESTRICT
 #endif
 
+// ---------------------------------------------------------------------------------
+// AVX-512 path (x86-64-v4). The loops above the lookup vectorise well on their own, but
+// two steps would otherwise compile to gathers, which are slow on current x86 cores
+// (~1 cycle per element each, as much as a third of the whole kernel): the tie check of
+// the linear lookup and the increment look-up. With AVX-512 both tables fit in two zmm
+// registers (32 entries) and a two-source permute (vpermt2d) does the look-up in one
+// instruction. The code uses GCC vector extensions (16 lanes of 32 bits); it is
+// instantiated only in functions compiled for x86-64-v4, picked at run time.
+// ---------------------------------------------------------------------------------
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(BPP_NO_MULTIVERSION) && __GNUC__ >= 12
+#define BPP_HAVE_V4 1
+#define BPP_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#else
+#define BPP_HAVE_V4 0
+#define BPP_TARGET_V4
+#endif
+//! The v4 helpers: always inlined, and only ever into x86-64-v4 code (so the vector-ABI
+//! warning about 512-bit arguments in functions without AVX-512 does not apply).
+#define BPP_V4_INLINE BPP_INLINE
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+constexpr int kLanes = 16;      //!< 32-bit lanes of the v4 path
+typedef uint32_t VU32 __attribute__((vector_size(4 * kLanes)));
+typedef float VF32 __attribute__((vector_size(4 * kLanes)));
+
+template <typename V, typename S>
+BPP_V4_INLINE V vload(const S* p) {
+  V v;
+  memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V, typename S>
+BPP_V4_INLINE void vstore(S* p, V v) {
+  memcpy(p, &v, sizeof(V));
+}
+//! A table of N 32-bit entries (N = 16, 32, 64 or 128) held in zmm registers; ``t(idx)``
+//! looks 16 indices up at once with permutes (vpermd for 16 entries, vpermt2d for 32,
+//! several vpermt2d and blends above). Indices must be below N.
+template <int N>
+struct VTable {
+  static_assert(N == 16 || N == 32 || N == 64 || N == 128, "table size");
+  VU32 r[N / kLanes];
+  //! Entries ``src[0..n)``, then ``pad``.
+  BPP_V4_INLINE void load(const uint32_t* src, uint32_t n, uint32_t pad) {
+    for (int j = 0; j < N; ++j) r[j / kLanes][j % kLanes] = static_cast<uint32_t>(j) < n ? src[j] : pad;
+  }
+  BPP_V4_INLINE VU32 operator()(VU32 idx) const {
+#if BPP_HAVE_V4
+    if constexpr (N == 16) {
+      return __builtin_shuffle(r[0], idx);
+    } else {
+      VU32 v = __builtin_shuffle(r[0], r[1], idx);
+      for (int q = 1; q < N / 32; ++q) {
+        const VU32 w = __builtin_shuffle(r[2 * q], r[2 * q + 1], idx);
+        v = (idx >> 5) == static_cast<uint32_t>(q) ? w : v;
+      }
+      return v;
+    }
+#else  // never on the hot path there; keeps the code compiling everywhere
+    VU32 v;
+    for (int l = 0; l < kLanes; ++l) v[l] = r[(idx[l] % N) / kLanes][idx[l] % kLanes];
+    return v;
+#endif
+  }
+};
+
 //! Everything a chunk needs; immutable while the call runs.
 struct Plan {
   uint32_t k0, k1;
@@ -68,7 +140,7 @@ struct Plan {
   const uint64_t* T;          //!< the L thresholds as 64-bit words (exact path)
   // linear lookup
   uint32_t lin_base;          //!< #{j : H[j] == 0}
-  const uint32_t* lin_h;      //!< the middle hi words, padded with 2^32-1 to the variant's size
+  const uint32_t* lin_h;      //!< the middle hi words, padded with 2^32-1 to kMaxSearch + 1
   // guide lookup
   int hshift;                 //!< 32 - G
   const uint32_t* guide;      //!< 2^G entries: bucket start | kSlowBit if crowded
@@ -77,9 +149,14 @@ struct Plan {
   const void* in;
   void* out;
   const void* inc;
+  // v4 search (all tables with at most kMaxSearch middle hi words)
+  uint32_t search_count;      //!< #middle hi words (those in lin_h)
+  uint32_t search_steps;      //!< power of two >= search_count + 1
 };
 
 //! Count lookup over a fixed-size, padded array of hi words (see the file comment).
+//! Portable path: one less-than and one equality compare per entry (a table look-up for
+//! the tie check would compile to a gather, slower than the compares).
 template <int M>
 struct LinearLookup {
   uint32_t base;
@@ -191,10 +268,75 @@ BPP_INLINE void add_block(T* BPP_RESTRICT dst, const T* BPP_RESTRICT src, const 
   for (int k = 0; k < m; ++k) dst[k] = add_increment_bits<T>(src[k], inc[cnt[k]]);
 }
 
+//! v4 lookup: the middle hi words of the table (padded with 2^32-1) and the increments
+//! (f32 targets) in registers, both tables of N entries, N >= L + 1. The count is a
+//! branch-free binary search by permutes (log2 of the padded middle count steps) instead
+//! of one compare per threshold; the tie check as in ``LinearLookup``.
+template <typename T, int N>
+struct SearchLookup {
+  static constexpr bool kSearch = true;
+  VTable<N> h;
+  VTable<N> inc;
+  uint32_t base;
+  uint32_t steps;
+  explicit SearchLookup(const Plan& p) : base(p.lin_base), steps(p.search_steps) {
+    h.load(p.lin_h, p.search_count, ~0u);
+    if constexpr (std::is_same<T, float>::value) {
+      inc.load(static_cast<const uint32_t*>(p.inc), p.table_length + 1, 0u);
+    }
+  }
+
+  //! Counts of the block (kBlock hi words ``y0``) into ``cnt``; returns the OR of them
+  //! (its top bit: some element must be redone exactly).
+  BPP_V4_INLINE uint32_t block(const uint32_t* BPP_RESTRICT y0, uint32_t* BPP_RESTRICT cnt) const {
+    VU32 any = VU32{};
+    const uint32_t first = h.r[(steps / 2 - 1) / kLanes][(steps / 2 - 1) % kLanes];
+    for (int k = 0; k < kBlock; k += kLanes) {
+      const VU32 uh = vload<VU32>(y0 + k);
+      // lower bound over the ``steps`` padded entries: c = #{j : h[j] < uh}
+      VU32 c = reinterpret_cast<VU32>(uh > first) & (steps / 2);
+      for (uint32_t step = steps / 4; step >= 1; step /= 2) {
+        c += reinterpret_cast<VU32>(h(c + (step - 1)) < uh) & step;
+      }
+      VU32 probe = h(c);
+      c -= reinterpret_cast<VU32>(probe < uh);  // true is all ones
+      probe = h(c);  // the first entry >= uh (2^32-1 padding past the middle words)
+      const VU32 tie = reinterpret_cast<VU32>(probe == uh) | reinterpret_cast<VU32>(uh == 0u);
+      const VU32 r = (c + base) | (tie & kSlowBit);
+      vstore(cnt + k, r);
+      any |= r;
+    }
+    uint32_t acc = 0;
+    for (int l = 0; l < kLanes; ++l) acc |= any[l];
+    return acc;
+  }
+
+  //! f32: dst[k] = add_increment_bits(src[k], inc[cnt[k]]), the increment by permute.
+  BPP_V4_INLINE void add(float* dst, const float* src, const uint32_t* BPP_RESTRICT cnt, int m) const {
+    int k = 0;
+    for (; k + kLanes <= m; k += kLanes) {
+      const VU32 ib = inc(vload<VU32>(cnt + k));
+      const VF32 t = vload<VF32>(src + k);
+      const VU32 sb = reinterpret_cast<VU32>(t + reinterpret_cast<VF32>(ib));
+      const VU32 keep = reinterpret_cast<VU32>((ib << 1) == 0u);
+      vstore(dst + k, (reinterpret_cast<VU32>(t) & keep) | (sb & ~keep));
+    }
+    for (; k < m; ++k) {
+      dst[k] = add_increment_bits<float>(src[k], bit_cast<float>(inc.r[cnt[k] / kLanes][cnt[k] % kLanes]));
+    }
+  }
+};
+
+template <typename L, typename = void>
+struct IsSearch : std::false_type {};
+template <typename L>
+struct IsSearch<L, std::void_t<decltype(L::kSearch)>> : std::true_type {};
+
 //! Elements [begin, end) of the target. Always inlined into the per-dtype, per-lookup,
 //! per-ISA entry points below.
 template <typename T, typename Lookup>
 BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
+  constexpr bool kSearch = IsSearch<Lookup>::value;  // the v4 register lookup
   alignas(64) uint32_t x0[kBlock];
   alignas(64) uint32_t x1[kBlock];
   alignas(64) uint32_t cnt[kBlock];
@@ -218,10 +360,14 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
     }
 
     uint32_t slow = 0;
-    for (int k = 0; k < kBlock; ++k) {
-      const uint32_t c = lookup(x0[k]);
-      cnt[k] = c;
-      slow |= c;
+    if constexpr (kSearch) {
+      slow = lookup.block(x0, cnt);
+    } else {
+      for (int k = 0; k < kBlock; ++k) {
+        const uint32_t c = lookup(x0[k]);
+        cnt[k] = c;
+        slow |= c;
+      }
     }
     if (slow & kSlowBit) {  // rare: settle the marked elements exactly
       for (int k = 0; k < m; ++k) {
@@ -232,7 +378,9 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
       }
     }
 
-    if (in == out) {
+    if constexpr (kSearch && std::is_same<T, float>::value) {
+      lookup.add(out + start, in + start, cnt, m);
+    } else if (in == out) {
       add_block_inplace(out + start, inc, cnt, m);
     } else {
       add_block(out + start, in + start, inc, cnt, m);
@@ -240,11 +388,15 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
   }
 }
 
-// One entry point per (dtype, lookup), each compiled for several ISAs. The body is the
-// template above; the macro only stamps out the (non-template) multiversioned wrappers.
-#define BPP_DEFINE_RUN_RANGE(NAME, TYPE, LOOKUP)                             \
-  BPP_MULTIVERSION void NAME(const Plan& p, int64_t begin, int64_t end) {    \
-    run_range_impl<TYPE, LOOKUP>(p, begin, end);                             \
+// One entry point per (dtype, lookup); the body is the template above, the macros only
+// stamp out the (non-template) wrappers:
+//   - the portable ones (linear or guide lookup), compiled for x86-64-v3 and the baseline
+//     (target_clones, the best picked at load time);
+//   - where supported, the AVX-512 ones (register search, tables of N entries), compiled
+//     for x86-64-v4 and picked at run time when the CPU has it.
+#define BPP_DEFINE_RUN_RANGE(NAME, TYPE, LOOKUP)                                   \
+  BPP_MULTIVERSION void NAME(const Plan& p, int64_t begin, int64_t end) {          \
+    run_range_impl<TYPE, LOOKUP>(p, begin, end);                                   \
   }
 BPP_DEFINE_RUN_RANGE(run_f32_lin8, float, LinearLookup<8>)
 BPP_DEFINE_RUN_RANGE(run_f32_lin16, float, LinearLookup<16>)
@@ -256,20 +408,54 @@ BPP_DEFINE_RUN_RANGE(run_f64_lin32, double, LinearLookup<32>)
 BPP_DEFINE_RUN_RANGE(run_f64_guide, double, GuideLookup)
 #undef BPP_DEFINE_RUN_RANGE
 
+#if BPP_HAVE_V4
+#define BPP_DEFINE_RUN_RANGE_V4(NAME, TYPE, N)                                     \
+  BPP_TARGET_V4 void NAME(const Plan& p, int64_t begin, int64_t end) {             \
+    run_range_impl<TYPE, SearchLookup<TYPE, N>>(p, begin, end);                    \
+  }
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_16, float, 16)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_32, float, 32)
+BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_16, double, 16)
+BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_32, double, 32)
+#undef BPP_DEFINE_RUN_RANGE_V4
+
+//! Whether the CPU runs x86-64-v4 code (AVX-512 F/BW/CD/DQ/VL); asked once.
+bool use_v4() {
+  static const bool v4 = [] {
+    __builtin_cpu_init();  // harmless if the libgcc constructor already ran
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+  }();
+  return v4;
+}
+#endif
+
 using RunRange = void (*)(const Plan&, int64_t, int64_t);
 
-//! The entry point for dtype ``T`` and a linear table of ``m`` entries (or the guide
-//! when ``m`` exceeds kMaxLinear).
+//! The entry point for dtype ``T``, a table of ``L`` thresholds of which ``m`` are middle
+//! ones: the v4 register search when the CPU has AVX-512 and the table fits (L + 1 <= 32;
+//! larger register tables need several permutes per look-up and lose to the guide),
+//! else a linear lookup of 8/16/32 entries (or the guide when ``m`` exceeds kMaxLinear).
 template <typename T>
-RunRange runner(uint32_t m);
+RunRange runner(uint32_t L, uint32_t m);
+#if BPP_HAVE_V4
+#define BPP_RUNNER_V4(P)                                        \
+  if (use_v4() && L + 1 <= kMaxSearchTable) {                   \
+    return L + 1 <= 16 ? P##_v4_16 : P##_v4_32;                 \
+  }
+#else
+#define BPP_RUNNER_V4(P)
+#endif
 template <>
-RunRange runner<float>(uint32_t m) {
+RunRange runner<float>(uint32_t L, uint32_t m) {
+  BPP_RUNNER_V4(run_f32)
   return m <= 8 ? run_f32_lin8 : m <= 16 ? run_f32_lin16 : m <= 32 ? run_f32_lin32 : run_f32_guide;
 }
 template <>
-RunRange runner<double>(uint32_t m) {
+RunRange runner<double>(uint32_t L, uint32_t m) {
+  BPP_RUNNER_V4(run_f64)
   return m <= 8 ? run_f64_lin8 : m <= 16 ? run_f64_lin16 : m <= 32 ? run_f64_lin32 : run_f64_guide;
 }
+#undef BPP_RUNNER_V4
 
 //! Thread cap from BRAINPY_POISSON_NUM_THREADS (read once; 0 or unset: no cap).
 int64_t thread_cap() {
@@ -360,13 +546,15 @@ ffi::Error poisson_add_typed(Pool& pool, const CallShape& shape, const ffi::AnyB
   p.T = tab.data();
   p.h = hi.data();
   const uint32_t lin_count = lin_end - lin_begin;
-  std::vector<uint32_t> lin(kMaxLinear, ~0u);
+  std::vector<uint32_t> lin(kMaxSearch + 1, ~0u);
+  p.search_count = std::min<uint32_t>(lin_count, kMaxSearch);
+  std::copy(hi.begin() + lin_begin, hi.begin() + lin_begin + p.search_count, lin.begin());
+  p.lin_base = lin_begin;
+  p.lin_h = lin.data();
+  p.search_steps = 2;
+  while (p.search_steps < p.search_count + 1) p.search_steps *= 2;
   std::vector<uint32_t> guide;
-  if (lin_count <= static_cast<uint32_t>(kMaxLinear)) {
-    std::copy(hi.begin() + lin_begin, hi.begin() + lin_end, lin.begin());
-    p.lin_base = lin_begin;
-    p.lin_h = lin.data();
-  } else {
+  if (lin_count > static_cast<uint32_t>(kMaxLinear)) {
     // 2^G buckets of the hi word, G >= log2(2L) (at least 2^11), not much more than n.
     int G = std::max(ceil_log2(2 * static_cast<uint64_t>(L)), kMinGuideBits);
     G = std::min(G, std::max(1, ceil_log2(static_cast<uint64_t>(n)) + 2));
@@ -390,7 +578,7 @@ ffi::Error poisson_add_typed(Pool& pool, const CallShape& shape, const ffi::AnyB
   p.out = out.untyped_data();
   p.inc = increments.untyped_data();
 
-  work->run = runner<T>(lin_count);
+  work->run = runner<T>(L, lin_count);
   work->n = n;
 
   int64_t threads = 1;
