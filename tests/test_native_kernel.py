@@ -256,6 +256,19 @@ def test_table_sizes(L):
     assert_bits_equal(kernel(target, key, t, inc), np_poisson_add(target, key, t, inc))
 
 
+@pytest.mark.parametrize("L", [40, 73, 200])
+@pytest.mark.parametrize("special", [0xFFC00000, 0xFFC00001, 0x7FC00000, 0xFF800000])
+def test_increments_with_nan_and_inf_bit_patterns(L, special):
+    """Increments whose bits collide with the CPU guide's reserved flag value (negative
+    quiet NaNs) or are other non-finite patterns must still be added exactly."""
+    rng = np.random.default_rng(L * 7 + special % 97)
+    key = rng.integers(0, 2**32, size=2, dtype=np.uint32)
+    t, inc = make_case(rng, L)
+    inc[L // 3] = np.array([special], np.uint32).view(np.float32)[0]
+    target = rng.standard_normal(50_021).astype(np.float32)
+    assert_bits_equal(kernel(target, key, t, inc), np_poisson_add(target, key, t, inc))
+
+
 def test_large_realistic_table():
     from brainpy_poisson_plugin.sampling.tables import binomial_table
 

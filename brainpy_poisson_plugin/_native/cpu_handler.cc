@@ -12,6 +12,10 @@
 //      Elements whose hi word equals a threshold's hi word (or 0, or 2^32-1), or whose
 //      bucket is flagged, are marked and redone exactly with a binary search over the
 //      64-bit thresholds (probability ~ L 2^-32 resp. ~2^-G per element);
+//      on AVX-512 CPUs instead: the register binary search (SearchLookup, L + 1 <= 32),
+//      else the count guide (GuideCountLookup: 2^13 buckets whose entry is the count, or
+//      for f32 directly the increment, unless a hi word falls in the bucket; one gather
+//      per 16 elements, flagged elements settled by a search within their bucket);
 //   3. split the elements into chunks (>= 64K elements each; small targets run inline)
 //      run on the FFI thread pool, the calling thread taking chunks too;
 //   4. each chunk runs in blocks of kBlock elements, in branch-free loops that the
@@ -31,6 +35,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "bpp/ffi_common.h"
 #include "bpp/poisson_kernel.h"
 #include "xla/ffi/api/ffi.h"
@@ -46,6 +54,11 @@ constexpr int kMinGuideBits = 11;
 constexpr int kMaxGuideBits = 20;
 constexpr uint32_t kSlowBit = 0x80000000u;  // in a count: "redo exactly"; in a guide entry: "crowded bucket"
 constexpr int kMaxLinear = 32;
+constexpr int kCountGuideBits = 13;  // v4 count guide: 2^13 words (32 KiB, an L1 cache)
+constexpr int kIncrementGuide = -1;  // GuideCountLookup: gather f32 increment bits (see there)
+//! Increment-guide entry of a flagged bucket (a negative quiet NaN and above: such
+//! increments, if any, rule the increment guide out).
+constexpr uint32_t kIncFlag = 0xFFC00000u;
 constexpr uint32_t kMaxSearchTable = 32;  // v4 path: entries of the register tables (L + 1 at most)
 constexpr uint32_t kMaxSearch = kMaxSearchTable - 1;  // middle hi words it searches
 
@@ -152,6 +165,10 @@ struct Plan {
   // v4 search (all tables with at most kMaxSearch middle hi words)
   uint32_t search_count;      //!< #middle hi words (those in lin_h)
   uint32_t search_steps;      //!< power of two >= search_count + 1
+  // v4 count guide (larger tables): 2^(32 - cshift) + 1 entries, see GuideCountLookup
+  int cshift;
+  const uint32_t* cguide = nullptr;
+  const uint32_t* iguide = nullptr;  //!< f32: the increment guide (or null)
 };
 
 //! Count lookup over a fixed-size, padded array of hi words (see the file comment).
@@ -159,6 +176,8 @@ struct Plan {
 //! the tie check would compile to a gather, slower than the compares).
 template <int M>
 struct LinearLookup {
+  static constexpr bool kSearch = false;  // per element (operator()), not per block
+  static constexpr bool kRegisterAdd = false;
   uint32_t base;
   uint32_t h[M];
   explicit LinearLookup(const Plan& p) : base(p.lin_base) {
@@ -177,6 +196,8 @@ struct LinearLookup {
 
 //! Count lookup through the guide table (see the file comment).
 struct GuideLookup {
+  static constexpr bool kSearch = false;
+  static constexpr bool kRegisterAdd = false;
   const uint32_t* BPP_RESTRICT guide;
   const uint32_t* BPP_RESTRICT h;
   int hshift;
@@ -268,6 +289,32 @@ BPP_INLINE void add_block(T* BPP_RESTRICT dst, const T* BPP_RESTRICT src, const 
   for (int k = 0; k < m; ++k) dst[k] = add_increment_bits<T>(src[k], inc[cnt[k]]);
 }
 
+//! f32 increments of a table of N >= L + 1 entries in registers: the select-add of
+//! ``add_block`` with the increment looked up by permute instead of a gather.
+//! dst[k] = add_increment_bits(src[k], inc[k]) for 16 lanes, ``ib`` the increment bits.
+BPP_V4_INLINE void add_lanes(float* dst, const float* src, VU32 ib) {
+  const VF32 t = vload<VF32>(src);
+  const VU32 sb = reinterpret_cast<VU32>(t + reinterpret_cast<VF32>(ib));
+  const VU32 keep = reinterpret_cast<VU32>((ib << 1) == 0u);
+  vstore(dst, (reinterpret_cast<VU32>(t) & keep) | (sb & ~keep));
+}
+
+template <int N>
+struct RegisterAdd {
+  VTable<N> inc;
+  BPP_V4_INLINE void load(const Plan& p) {
+    inc.load(static_cast<const uint32_t*>(p.inc), p.table_length + 1, 0u);
+  }
+  //! dst[k] = add_increment_bits(src[k], inc[cnt[k]]).
+  BPP_V4_INLINE void add(float* dst, const float* src, const uint32_t* BPP_RESTRICT cnt, int m) const {
+    int k = 0;
+    for (; k + kLanes <= m; k += kLanes) add_lanes(dst + k, src + k, inc(vload<VU32>(cnt + k)));
+    for (; k < m; ++k) {
+      dst[k] = add_increment_bits<float>(src[k], bit_cast<float>(inc.r[cnt[k] / kLanes][cnt[k] % kLanes]));
+    }
+  }
+};
+
 //! v4 lookup: the middle hi words of the table (padded with 2^32-1) and the increments
 //! (f32 targets) in registers, both tables of N entries, N >= L + 1. The count is a
 //! branch-free binary search by permutes (log2 of the padded middle count steps) instead
@@ -275,20 +322,20 @@ BPP_INLINE void add_block(T* BPP_RESTRICT dst, const T* BPP_RESTRICT src, const 
 template <typename T, int N>
 struct SearchLookup {
   static constexpr bool kSearch = true;
+  static constexpr bool kRegisterAdd = std::is_same<T, float>::value;
   VTable<N> h;
-  VTable<N> inc;
+  RegisterAdd<N> inc;
   uint32_t base;
   uint32_t steps;
   explicit SearchLookup(const Plan& p) : base(p.lin_base), steps(p.search_steps) {
     h.load(p.lin_h, p.search_count, ~0u);
-    if constexpr (std::is_same<T, float>::value) {
-      inc.load(static_cast<const uint32_t*>(p.inc), p.table_length + 1, 0u);
-    }
+    if constexpr (kRegisterAdd) inc.load(p);
   }
 
   //! Counts of the block (kBlock hi words ``y0``) into ``cnt``; returns the OR of them
   //! (its top bit: some element must be redone exactly).
-  BPP_V4_INLINE uint32_t block(const uint32_t* BPP_RESTRICT y0, uint32_t* BPP_RESTRICT cnt) const {
+  BPP_V4_INLINE uint32_t block(const uint32_t* BPP_RESTRICT y0, const uint32_t* BPP_RESTRICT,
+                               uint32_t* BPP_RESTRICT cnt) const {
     VU32 any = VU32{};
     const uint32_t first = h.r[(steps / 2 - 1) / kLanes][(steps / 2 - 1) % kLanes];
     for (int k = 0; k < kBlock; k += kLanes) {
@@ -311,32 +358,102 @@ struct SearchLookup {
     return acc;
   }
 
-  //! f32: dst[k] = add_increment_bits(src[k], inc[cnt[k]]), the increment by permute.
   BPP_V4_INLINE void add(float* dst, const float* src, const uint32_t* BPP_RESTRICT cnt, int m) const {
-    int k = 0;
-    for (; k + kLanes <= m; k += kLanes) {
-      const VU32 ib = inc(vload<VU32>(cnt + k));
-      const VF32 t = vload<VF32>(src + k);
-      const VU32 sb = reinterpret_cast<VU32>(t + reinterpret_cast<VF32>(ib));
-      const VU32 keep = reinterpret_cast<VU32>((ib << 1) == 0u);
-      vstore(dst + k, (reinterpret_cast<VU32>(t) & keep) | (sb & ~keep));
-    }
-    for (; k < m; ++k) {
-      dst[k] = add_increment_bits<float>(src[k], bit_cast<float>(inc.r[cnt[k] / kLanes][cnt[k] % kLanes]));
-    }
+    inc.add(dst, src, cnt, m);
   }
 };
 
-template <typename L, typename = void>
-struct IsSearch : std::false_type {};
-template <typename L>
-struct IsSearch<L, std::void_t<decltype(L::kSearch)>> : std::true_type {};
+//! v4 lookup for the tables too large for the register search: a guide over the top G
+//! bits of the hi word whose entry is the bucket start s(b) = #{j : H[j] < b << (32 - G)},
+//! flagged (kSlowBit) when a hi word falls inside the bucket. An unflagged entry is the
+//! count itself (every threshold of a hi word below the bucket is <= u, every other one
+//! > u), so most elements take one load (a gather). Flagged buckets are rare (at most
+//! one per distinct hi word, of 2^G); their elements are settled right here by a binary
+//! search over the 64-bit thresholds of the bucket only, [s(b), s(b + 1)) (the guide has
+//! a sentinel entry s(2^G) = L). Increments (f32): N = kIncrementGuide: the "increment
+//! guide", same buckets but holding the increment bits of the count, kIncFlag where
+//! flagged, so that the gather yields the increment itself; N > 0: in registers (N >= L + 1);
+//! N = 0 (and f64): the portable gather-add.
+template <typename T, int N>
+struct GuideCountLookup {
+  static constexpr bool kSearch = true;
+  static constexpr bool kIncGuide = N == kIncrementGuide;
+  static_assert(!kIncGuide || std::is_same<T, float>::value, "increment guide: f32 only");
+  static constexpr bool kRegisterAdd = std::is_same<T, float>::value && N != 0;
+  const uint32_t* BPP_RESTRICT look;   //!< the gathered guide: cguide, or iguide
+  const uint32_t* BPP_RESTRICT guide;  //!< the count guide (fix-up)
+  const uint64_t* BPP_RESTRICT thr;
+  const uint32_t* BPP_RESTRICT incbits;
+  int shift;
+  RegisterAdd<(N > 0 ? N : 16)> inc;
+  explicit GuideCountLookup(const Plan& p)
+      : look(kIncGuide ? p.iguide : p.cguide), guide(p.cguide), thr(p.T),
+        incbits(static_cast<const uint32_t*>(p.inc)), shift(p.cshift) {
+    if constexpr (N > 0) inc.load(p);
+  }
+
+  //! As SearchLookup::block, but settles the flagged elements itself (returns 0): a
+  //! gather per 16 elements, and the lane mask of the flagged ones, so that the rare
+  //! fix-up visits just those. Written with intrinsics, so not inlined (GCC refuses to
+  //! inline x86-64-v4 code into the generic template body; one call per block is noise).
+  __attribute__((noinline)) BPP_TARGET_V4 uint32_t block(const uint32_t* BPP_RESTRICT y0,
+                                             const uint32_t* BPP_RESTRICT y1,
+                                             uint32_t* BPP_RESTRICT cnt) const {
+    constexpr int kGroups = kBlock / kLanes;
+    uint32_t flagged[kGroups];
+    uint32_t any = 0;
+#if BPP_HAVE_V4
+    const __m512i slow = _mm512_set1_epi32(static_cast<int>(kIncGuide ? kIncFlag : kSlowBit));
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (int g = 0; g < kGroups; ++g) {
+      const __m512i idx = _mm512_srl_epi32(_mm512_loadu_si512(y0 + g * kLanes), sh);
+      const __m512i e = _mm512_i32gather_epi32(idx, look, 4);
+      _mm512_storeu_si512(cnt + g * kLanes, e);
+      flagged[g] = kIncGuide ? _mm512_cmpge_epu32_mask(e, slow) : _mm512_test_epi32_mask(e, slow);
+      any |= flagged[g];
+    }
+#else  // never on the hot path there; keeps the code compiling everywhere
+    for (int g = 0; g < kGroups; ++g) {
+      flagged[g] = 0;
+      for (int l = 0; l < kLanes; ++l) {
+        const uint32_t e = look[y0[g * kLanes + l] >> shift];
+        cnt[g * kLanes + l] = e;
+        flagged[g] |= static_cast<uint32_t>(kIncGuide ? e >= kIncFlag : e >= kSlowBit) << l;
+      }
+      any |= flagged[g];
+    }
+#endif
+    if (any) {
+      for (int g = 0; g < kGroups; ++g) {
+        for (uint32_t f = flagged[g]; f != 0; f &= f - 1) {
+          const int k = g * kLanes + __builtin_ctz(f);
+          const uint32_t b = y0[k] >> shift;
+          const uint32_t s = guide[b] & ~kSlowBit;
+          const uint32_t e = guide[b + 1] & ~kSlowBit;
+          const uint32_t c = count_le(thr, s, e - s, (static_cast<uint64_t>(y0[k]) << 32) | y1[k]);
+          cnt[k] = kIncGuide ? incbits[c] : c;
+        }
+      }
+    }
+    return 0;
+  }
+
+  BPP_V4_INLINE void add(float* dst, const float* src, const uint32_t* BPP_RESTRICT cnt, int m) const {
+    if constexpr (kIncGuide) {  // ``cnt`` holds the increment bits
+      int k = 0;
+      for (; k + kLanes <= m; k += kLanes) add_lanes(dst + k, src + k, vload<VU32>(cnt + k));
+      for (; k < m; ++k) dst[k] = add_increment_bits<float>(src[k], bit_cast<float>(cnt[k]));
+    } else {
+      inc.add(dst, src, cnt, m);
+    }
+  }
+};
 
 //! Elements [begin, end) of the target. Always inlined into the per-dtype, per-lookup,
 //! per-ISA entry points below.
 template <typename T, typename Lookup>
 BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
-  constexpr bool kSearch = IsSearch<Lookup>::value;  // the v4 register lookup
+  constexpr bool kSearch = Lookup::kSearch;  // the v4 lookups: a block at a time
   alignas(64) uint32_t x0[kBlock];
   alignas(64) uint32_t x1[kBlock];
   alignas(64) uint32_t cnt[kBlock];
@@ -361,7 +478,7 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
 
     uint32_t slow = 0;
     if constexpr (kSearch) {
-      slow = lookup.block(x0, cnt);
+      slow = lookup.block(x0, x1, cnt);
     } else {
       for (int k = 0; k < kBlock; ++k) {
         const uint32_t c = lookup(x0[k]);
@@ -378,7 +495,7 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
       }
     }
 
-    if constexpr (kSearch && std::is_same<T, float>::value) {
+    if constexpr (Lookup::kRegisterAdd) {
       lookup.add(out + start, in + start, cnt, m);
     } else if (in == out) {
       add_block_inplace(out + start, inc, cnt, m);
@@ -409,14 +526,19 @@ BPP_DEFINE_RUN_RANGE(run_f64_guide, double, GuideLookup)
 #undef BPP_DEFINE_RUN_RANGE
 
 #if BPP_HAVE_V4
-#define BPP_DEFINE_RUN_RANGE_V4(NAME, TYPE, N)                                     \
+#define BPP_DEFINE_RUN_RANGE_V4(NAME, TYPE, LOOKUP, N)                             \
   BPP_TARGET_V4 void NAME(const Plan& p, int64_t begin, int64_t end) {             \
-    run_range_impl<TYPE, SearchLookup<TYPE, N>>(p, begin, end);                    \
+    run_range_impl<TYPE, LOOKUP<TYPE, N>>(p, begin, end);                          \
   }
-BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_16, float, 16)
-BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_32, float, 32)
-BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_16, double, 16)
-BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_32, double, 32)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_16, float, SearchLookup, 16)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_32, float, SearchLookup, 32)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_guide64, float, GuideCountLookup, 64)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_guide128, float, GuideCountLookup, 128)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_guide, float, GuideCountLookup, 0)
+BPP_DEFINE_RUN_RANGE_V4(run_f32_v4_iguide, float, GuideCountLookup, kIncrementGuide)
+BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_16, double, SearchLookup, 16)
+BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_32, double, SearchLookup, 32)
+BPP_DEFINE_RUN_RANGE_V4(run_f64_v4_guide, double, GuideCountLookup, 0)
 #undef BPP_DEFINE_RUN_RANGE_V4
 
 //! Whether the CPU runs x86-64-v4 code (AVX-512 F/BW/CD/DQ/VL); asked once.
@@ -431,12 +553,23 @@ bool use_v4() {
 
 using RunRange = void (*)(const Plan&, int64_t, int64_t);
 
+//! Whether a table of ``L`` thresholds takes the v4 count guide (GuideCountLookup): on
+//! AVX-512 CPUs when it is too large for the register search.
+bool use_count_guide(uint32_t L) {
+#if BPP_HAVE_V4
+  return use_v4() && L + 1 > kMaxSearchTable;
+#else
+  (void)L;
+  return false;
+#endif
+}
+
 //! The entry point for dtype ``T``, a table of ``L`` thresholds of which ``m`` are middle
-//! ones: the v4 register search when the CPU has AVX-512 and the table fits (L + 1 <= 32;
-//! larger register tables need several permutes per look-up and lose to the guide),
-//! else a linear lookup of 8/16/32 entries (or the guide when ``m`` exceeds kMaxLinear).
+//! ones. On AVX-512 CPUs: the register search when the table fits (L + 1 <= 32), else the
+//! count guide (f32: increments in registers up to 128 entries). Elsewhere a linear
+//! lookup of 8/16/32 entries, or the portable guide when ``m`` exceeds kMaxLinear.
 template <typename T>
-RunRange runner(uint32_t L, uint32_t m);
+RunRange runner(uint32_t L, uint32_t m, bool inc_guide);
 #if BPP_HAVE_V4
 #define BPP_RUNNER_V4(P)                                        \
   if (use_v4() && L + 1 <= kMaxSearchTable) {                   \
@@ -446,13 +579,22 @@ RunRange runner(uint32_t L, uint32_t m);
 #define BPP_RUNNER_V4(P)
 #endif
 template <>
-RunRange runner<float>(uint32_t L, uint32_t m) {
+RunRange runner<float>(uint32_t L, uint32_t m, bool inc_guide) {
   BPP_RUNNER_V4(run_f32)
+#if BPP_HAVE_V4
+  if (use_count_guide(L)) {
+    if (inc_guide) return run_f32_v4_iguide;
+    return L + 1 <= 64 ? run_f32_v4_guide64 : L + 1 <= 128 ? run_f32_v4_guide128 : run_f32_v4_guide;
+  }
+#endif
   return m <= 8 ? run_f32_lin8 : m <= 16 ? run_f32_lin16 : m <= 32 ? run_f32_lin32 : run_f32_guide;
 }
 template <>
-RunRange runner<double>(uint32_t L, uint32_t m) {
+RunRange runner<double>(uint32_t L, uint32_t m, bool) {
   BPP_RUNNER_V4(run_f64)
+#if BPP_HAVE_V4
+  if (use_count_guide(L)) return run_f64_v4_guide;
+#endif
   return m <= 8 ? run_f64_lin8 : m <= 16 ? run_f64_lin16 : m <= 32 ? run_f64_lin32 : run_f64_guide;
 }
 #undef BPP_RUNNER_V4
@@ -574,11 +716,45 @@ ffi::Error poisson_add_typed(Pool& pool, const CallShape& shape, const ffi::AnyB
     }
     p.guide = guide.data();
   }
+  std::unique_ptr<uint32_t[]> cguide, iguide;
+  if (use_count_guide(L)) {
+    // Count guide of 2^G + 1 entries (GuideCountLookup): s(b) = #{j : H[j] < b << (32 - G)},
+    // kSlowBit where some H[j] >> (32 - G) == b, sentinel s(2^G) = L; for f32 also the
+    // increment guide (unless some increment's bits collide with kIncFlag). Built by
+    // filling the runs of buckets between consecutive hi words: memset speed.
+    const int G = kCountGuideBits;
+    p.cshift = 32 - G;
+    const uint32_t buckets = uint32_t{1} << G;
+    const uint32_t* ib = static_cast<const uint32_t*>(increments.untyped_data());
+    const bool inc_guide = std::is_same<T, float>::value &&
+                           std::all_of(ib, ib + L + 1, [](uint32_t v) { return v < kIncFlag; });
+    uint32_t* cg = new uint32_t[static_cast<size_t>(buckets) + 1];
+    uint32_t* ig = inc_guide ? new uint32_t[buckets] : nullptr;
+    cguide.reset(cg);
+    iguide.reset(ig);
+    uint32_t b = 0;  // next bucket to fill
+    for (uint32_t j = 0; j < L; ++j) {
+      const uint32_t hb = hi[j] >> p.cshift;
+      if (hb < b) continue;  // bucket hb already flagged
+      // buckets [b, hb) hold no hi word and count j; hb holds H[j] (flagged, starts at j)
+      std::fill(cg + b, cg + hb, j);
+      cg[hb] = j | kSlowBit;
+      if (ig) {
+        std::fill(ig + b, ig + hb, ib[j]);
+        ig[hb] = kIncFlag;
+      }
+      b = hb + 1;
+    }
+    std::fill(cg + b, cg + buckets + 1, L);
+    if (ig) std::fill(ig + b, ig + buckets, ib[L]);
+    p.cguide = cg;
+    p.iguide = ig;
+  }
   p.in = target.untyped_data();
   p.out = out.untyped_data();
   p.inc = increments.untyped_data();
 
-  work->run = runner<T>(L, lin_count);
+  work->run = runner<T>(L, lin_count, p.iguide != nullptr);
   work->n = n;
 
   int64_t threads = 1;
