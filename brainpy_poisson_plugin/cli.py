@@ -282,6 +282,7 @@ def format_doctor_report(report: dict[str, Any]) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Run ``brainpy-poisson doctor``: print the report (or JSON) and return the exit status (1 when broken)."""
     report = collect_doctor_report()
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True, default=repr))
@@ -315,6 +316,7 @@ _SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_doctor, _add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``brainpy-poisson`` argument parser with every subcommand of ``_SUBCOMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="brainpy-poisson",
         description="Exact fused Poisson input for BrainPy: diagnostics and tools.",

@@ -23,6 +23,7 @@ _STASH_KEY = pytest.StashKey[tuple]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--brainpy-poisson=fused|reference|host`` and the ``brainpy_poisson`` ini option."""
     group = parser.getgroup("brainpy-poisson", "brainpy-poisson-plugin")
     group.addoption(
         "--brainpy-poisson",
@@ -53,6 +54,7 @@ def _choice(config: pytest.Config) -> tuple[str | None, str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Apply the chosen implementation for the session (``config.set_default_impl``)."""
     impl, source = _choice(config)
     cm = None
     if impl is not None:
@@ -63,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the implementation that was set before the session."""
     impl, _source, cm = config.stash.get(_STASH_KEY, (None, "", None))
     if cm is not None:
         cm.__exit__(None, None, None)
@@ -70,6 +73,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    """One header line saying which implementation ``impl="auto"`` resolves to."""
     impl, source, _cm = config.stash.get(_STASH_KEY, (None, "", None))
     if impl is None:
         return f"brainpy-poisson: impl=auto resolves to {_config.default_impl()!r} (no --brainpy-poisson)"

@@ -61,17 +61,20 @@ class _Progress:
                 self._bar = None
 
     def start(self, label: str) -> None:
+        """Show that the case ``label`` is running now."""
         if self._bar is not None:
             self._bar.set_description(label)
         else:
             print(f"[{self._done + 1}/{self._total}] {label}", file=sys.stderr, flush=True)
 
     def advance(self) -> None:
+        """Count one more case as done."""
         self._done += 1
         if self._bar is not None:
             self._bar.update(1)
 
     def close(self) -> None:
+        """End the progress display."""
         if self._bar is not None:
             self._bar.close()
 

@@ -44,6 +44,7 @@ class Workload:
         return self.num_input * self.p
 
     def describe(self) -> str:
+        """One line for tables and logs: id, shape, num_input, rate and dt."""
         shape = " x ".join(f"{s:,}" for s in self.shape)
         return f"{self.id}: {shape}, num_input={self.num_input:,}, {self.freq:g} Hz, dt={self.dt:g} ms"
 

@@ -27,6 +27,7 @@ def _version() -> str:
 
 @hookimpl
 def brainpy_plugin_info() -> PluginInfo:
+    """This plugin's name, version and supported BrainPy range (see the hookspec)."""
     from .version_gate import SUPPORTED_BRAINPY_TEXT
 
     return PluginInfo(

@@ -61,10 +61,12 @@ class PluginRecord:
 
     @property
     def label(self) -> str:
+        """The entry point as ``entry point 'name = value'`` plus its distribution, for messages."""
         origin = f" (from {self.dist} {self.dist_version})" if self.dist else ""
         return f"entry point '{self.name} = {self.value}'{origin}"
 
     def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of this record (for ``doctor --json``)."""
         data = dataclasses.asdict(self)
         data["info"] = dataclasses.asdict(self.info) if self.info is not None else None
         return data
@@ -265,6 +267,7 @@ class BrainPyPluginManager:
         return applied
 
     def plugin_records(self) -> list[PluginRecord]:
+        """One record per discovered entry point: name, status and error, in load order."""
         return list(self.records.values())
 
 

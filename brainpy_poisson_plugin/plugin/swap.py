@@ -320,6 +320,7 @@ class SwapStatus:
     targets: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of this status (for ``doctor --json``)."""
         return dataclasses.asdict(self)
 
 
