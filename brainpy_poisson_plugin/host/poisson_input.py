@@ -28,11 +28,14 @@ HostPoissonInput = original_poisson_input_class()
 
 
 def _real_scalar(name: str, value: Any, *, nonnegative: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite real scalar (a Python or numpy
+    number, or a 0-d array); else raise naming ``name``."""
+    shape = getattr(value, "shape", ())
+    if shape != ():
+        raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(shape)}")
+    if isinstance(value, (jax.Array, np.ndarray)):
+        value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
-        if hasattr(value, "shape") and getattr(value, "shape", None) not in ((), None):
-            raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(value.shape)}")
-        if isinstance(value, (jax.Array, np.ndarray)) and value.shape == ():
-            return _real_scalar(name, value.item(), nonnegative=nonnegative)
         raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
     v = float(value)
     if not math.isfinite(v):
