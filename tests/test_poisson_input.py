@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import brainpy as bp
 import brainpy.math as bm
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

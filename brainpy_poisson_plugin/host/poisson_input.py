@@ -19,7 +19,8 @@ import numpy as np
 from brainpy import share
 
 from .. import config
-from ..ops.poisson_add import check_num_input, poisson_add
+from ..ops.poisson_add import poisson_add
+from ..sampling.tables import check_num_input
 from .compat import original_poisson_input_class
 
 __all__ = ["PoissonInput"]
@@ -108,7 +109,7 @@ class PoissonInput(HostPoissonInput):
             raise TypeError(f"target_var must have a floating dtype, got target_var.dtype={dtype}")
         n = check_num_input(num_input)
         f = _real_scalar("freq", freq, nonnegative=True)
-        w = _real_scalar("weight", weight)
+        _real_scalar("weight", weight)
         if impl not in config.IMPLEMENTATIONS:
             raise ValueError(f"impl must be one of {config.IMPLEMENTATIONS}, got impl={impl!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):

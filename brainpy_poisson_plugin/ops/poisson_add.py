@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..sampling.reference import compute_dtype
-from ..sampling.tables import MAX_NUM_INPUT, binomial_table, max_table_length
+from ..sampling.tables import binomial_table, check_num_input, max_table_length
 from . import lowering  # noqa: F401  (registers the lowering rules)
 from .primitive import bind, unsharded_layout
 
@@ -53,13 +53,8 @@ def key_words(key) -> jax.Array:
 
 
 def _is_concrete(x) -> bool:
-    try:
-        float(x)
-        return True
-    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        return False
-    except Exception:  # noqa: BLE001 - any tracer conversion failure means "traced"
-        return False
+    """Whether ``x`` has a value now (not a tracer of jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
 
 
 def _check_scalar(name: str, value):
@@ -79,16 +74,6 @@ def _check_target(target) -> None:
         )
     if math.prod(target.shape) >= 2**32:
         raise ValueError(f"target must have fewer than 2**32 elements, got target.shape={tuple(target.shape)}")
-
-
-def check_num_input(num_input) -> int:
-    """Validate ``num_input`` (an integer in [1, 2**31 - 1]) and return it as int."""
-    if isinstance(num_input, (bool, np.bool_)) or not isinstance(num_input, (numbers.Integral, np.integer)):
-        raise TypeError(f"num_input must be an integer, got num_input={num_input!r}")
-    n = int(num_input)
-    if not 1 <= n <= MAX_NUM_INPUT:
-        raise ValueError(f"num_input must be in [1, {MAX_NUM_INPUT}], got num_input={n}")
-    return n
 
 
 def _static_table(n: int, p: float):
@@ -117,9 +102,8 @@ def _traced_table(n: int, p):
         jax.ShapeDtypeStruct((), jnp.int32),
         jax.ShapeDtypeStruct((), jnp.int32),
     )
-    return jax.pure_callback(
-        functools.partial(_host_table, n, length), shapes, jnp.asarray(p, jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64), vmap_method="sequential"
-    )
+    p = jnp.asarray(p, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    return jax.pure_callback(functools.partial(_host_table, n, length), shapes, p, vmap_method="sequential")
 
 
 def _count_values(k0, size, length: int, cdt) -> jax.Array:

@@ -30,6 +30,7 @@ __all__ = [
     "binomial_table",
     "binomial_pmf",
     "max_table_length",
+    "check_num_input",
     "MAX_NUM_INPUT",
 ]
 
@@ -193,12 +194,22 @@ def max_table_length(num_input: int) -> int:
     return int(min(n, math.floor(2.0 * math.sqrt(32.0 * _LN2 * n)) + 2))
 
 
-def _check_args(num_input: object, p: object) -> tuple[int, float]:
-    if isinstance(num_input, bool) or not isinstance(num_input, numbers.Integral):
+def check_num_input(num_input: object) -> int:
+    """Return ``num_input`` as an int if it is an integer in ``[1, 2**31 - 1]``.
+
+    Raises ``TypeError`` (not an integer; bools are refused) or ``ValueError`` (out of
+    range), naming ``num_input`` and the value.
+    """
+    if isinstance(num_input, (bool, np.bool_)) or not isinstance(num_input, (numbers.Integral, np.integer)):
         raise TypeError(f"num_input must be an integer, got num_input={num_input!r}")
     n = int(num_input)
     if not 1 <= n <= MAX_NUM_INPUT:
         raise ValueError(f"num_input must be in [1, {MAX_NUM_INPUT}], got num_input={n}")
+    return n
+
+
+def _check_args(num_input: object, p: object) -> tuple[int, float]:
+    n = check_num_input(num_input)
     try:
         pf = float(p)  # type: ignore[arg-type]
     except (TypeError, ValueError):
