@@ -1,20 +1,31 @@
 # Two entry points a new user needs (see README):
-#   make demo   - build the package into .venv and run the E/I network demo
-#   make test   - build the package into .venv and run the test suite
+#   make demo   - build the package into .venv and run the E/I network demos
+#   make test   - build the package into .venv and run the test suite, lint, bench smoke, docs
 # Each creates its own virtual environment and installs everything it needs.
+#
+# Three pinned stacks (constraints/<stack>.txt), each in its own venv and CMake build dir:
+#   newest    BrainPy 2.9.0, jax 0.12,   Python 3.12   (.venv; make test, make demo)
+#   brainpy28 BrainPy 2.8.2, jax 0.10.2, Python 3.11   (.venv-brainpy28; make test-brainpy28)
+#   oldest    BrainPy 2.6.1, jax 0.4.38, Python 3.11   (.venv-oldest; make test-oldest)
+# Python 3.12 need not be on PATH: tools/find-python also looks in pyenv's versions.
 
-PYTHON ?= python3.11
-VENV ?= .venv
 STACK ?= newest
+ifeq ($(STACK),newest)
+PYVERSION ?= 3.12
+VENV ?= .venv
+else
+PYVERSION ?= 3.11
+VENV ?= .venv-$(STACK)
+endif
 CONSTRAINTS := constraints/$(STACK).txt
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed-$(STACK)
 
-.PHONY: demo test pytest test-oldest install bench bench-quick docs clean
+.PHONY: demo test ci pytest lint test-brainpy28 test-oldest install bench bench-quick docs clean
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	$(shell tools/find-python $(PYVERSION) || echo false) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
 # Build deps first (jaxlib provides the FFI headers), then the package itself against
@@ -30,16 +41,31 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/ei_network.py
 
-# The README's test command (and CI's): the test suite, the benchmark smoke test
+# The README's test command: the test suite, the static checks, the benchmark smoke test
 # (`bench --quick`, no timing assertions) and the strict documentation build.
-test: pytest bench-quick docs
+test: pytest lint bench-quick docs
+
+# CI (.ci/run): the newest stack in full, then the whole suite on BrainPy 2.8.2.
+ci: test test-brainpy28
 
 pytest: $(STAMP)
 	cd tests && ../$(VENV)/bin/python -m pytest -q
 
-# The whole suite on the oldest supported stack (BrainPy 2.6.1, jax 0.4.38), in its own venv.
+# Static checks (newest stack): ruff lint + format check, mypy on the package,
+# clang-format on the native code. Configuration in pyproject.toml and .clang-format.
+lint: $(STAMP)
+	$(PIP) install -q -c $(CONSTRAINTS) ruff mypy clang-format
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy brainpy_poisson_plugin
+	$(VENV)/bin/clang-format --dry-run --Werror $$(git ls-files 'brainpy_poisson_plugin/_native/*.cc' 'brainpy_poisson_plugin/_native/*.cu' 'brainpy_poisson_plugin/_native/*.h')
+
+# The whole suite on the other pinned stacks, each in its own venv.
+test-brainpy28:
+	$(MAKE) pytest STACK=brainpy28
+
 test-oldest:
-	$(MAKE) pytest VENV=.venv-oldest STACK=oldest
+	$(MAKE) pytest STACK=oldest
 
 bench: $(STAMP)
 	$(VENV)/bin/brainpy-poisson bench
@@ -57,4 +83,4 @@ docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 clean:
-	rm -rf build dist $(VENV) .venv-oldest
+	rm -rf build dist .venv .venv-brainpy28 .venv-oldest

@@ -461,7 +461,7 @@ print(json.dumps(swap.status().as_dict()))
     assert status["active"] is False and "3.0.0" in status["reason"]
     warnings_ = [ln for ln in proc.stderr.splitlines() if "HostVersionWarning:" in ln]
     assert len(warnings_) == 1, proc.stderr
-    assert "3.0.0" in warnings_[0] and ">=2.6,<2.9" in warnings_[0]
+    assert "3.0.0" in warnings_[0] and ">=2.6,<2.10" in warnings_[0]
 
     proc = healthy.py(code, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0", BRAINPY_POISSON_PLUGIN="force")
     assert proc.returncode == 0, proc.stderr
@@ -508,7 +508,7 @@ def test_doctor_healthy(healthy):
     assert report["impl"]["platforms"]["cpu"]["auto_picks"] == "fused"
     assert report["native"]["targets"], report["native"]
     assert [p["name"] for p in report["plugins"]] == ["poisson"]
-    assert report["plugins"][0]["info"]["supported_host"] == ">=2.6,<2.9"
+    assert report["plugins"][0]["info"]["supported_host"] == ">=2.6,<2.10"
 
 
 def _doctor_json(venv: Venv, **env: str) -> tuple[int, dict]:
@@ -537,7 +537,7 @@ def test_doctor_broken_plugins_and_version_gate(broken, healthy):
 
     rc, report = _doctor_json(healthy, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0")
     assert rc == 1
-    assert any("3.0.0" in p and ">=2.6,<2.9" in p for p in report["problems"])
+    assert any("3.0.0" in p and ">=2.6,<2.10" in p for p in report["problems"])
 
 
 def test_doctor_corrupted_native_library_is_broken(tmp_path, plugin_wheel):

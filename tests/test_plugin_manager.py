@@ -274,7 +274,7 @@ def test_own_hooks_validate_against_the_specs():
     pm.check_pending()
     (info,) = pm.hook.brainpy_plugin_info()
     info = hookspecs.PluginInfo.from_hook_result(info)
-    assert info.name == "brainpy-poisson-plugin" and info.supported_host == ">=2.6,<2.9"
+    assert info.name == "brainpy-poisson-plugin" and info.supported_host == ">=2.6,<2.10"
     assert info.api_version == hookspecs.HOOKSPEC_API_VERSION
 
 

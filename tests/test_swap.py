@@ -151,7 +151,7 @@ def test_switch_off_and_force(monkeypatch):
 def test_version_gate_refuses_fake_out_of_range_version_once(monkeypatch):
     swap.deactivate()
     monkeypatch.setenv("BRAINPY_POISSON_FAKE_HOST_VERSION", "3.0.0")
-    with pytest.warns(HostVersionWarning, match=r"3\.0\.0.*>=2\.6,<2\.9"):
+    with pytest.warns(HostVersionWarning, match=r"3\.0\.0.*>=2\.6,<2\.10"):
         assert swap.activate() is False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -166,7 +166,7 @@ def test_version_gate_refuses_fake_out_of_range_version_once(monkeypatch):
 
 @pytest.mark.parametrize(
     ("version", "allowed"),
-    [("2.6.0", True), ("2.6.1", True), ("2.8.2", True), ("2.8.3rc1", True), ("2.9.0", False), ("2.9.0rc1", False),
+    [("2.6.0", True), ("2.6.1", True), ("2.8.2", True), ("2.8.3rc1", True), ("2.9.0", True), ("2.9.0rc1", True), ("2.10.0", False), ("2.10.0rc1", False),
      ("2.5.9", False), ("3.0", False), ("not-a-version", False)],
 )
 def test_gate_decisions(version, allowed):

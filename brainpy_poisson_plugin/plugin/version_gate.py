@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 #: BrainPy versions the plugin is tested on; keep equal to the pin in pyproject.toml.
-SUPPORTED_BRAINPY_TEXT = ">=2.6,<2.9"
+SUPPORTED_BRAINPY_TEXT = ">=2.6,<2.10"
 SUPPORTED_BRAINPY = SpecifierSet(SUPPORTED_BRAINPY_TEXT)
 
 ENV_SWITCH = "BRAINPY_POISSON_PLUGIN"
