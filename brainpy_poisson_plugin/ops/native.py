@@ -41,11 +41,11 @@ ENV_DISABLE = "BRAINPY_POISSON_NATIVE"
 
 _NATIVE_DIR = Path(__file__).resolve().parent.parent / "_native"
 
-# library stem -> (exported handler symbol, jax platform name for registration,
-#                  platform name as seen by lowering rules)
+# library stem -> (jax platform name for registration, platform name as seen by lowering
+#                  rules, {FFI target name: exported handler symbol})
 _LIBRARIES = {
-    "_bpp_cpu": ("BppPoissonAddCpu", "cpu", "cpu"),
-    "_bpp_cuda": ("BppPoissonAddCuda", "CUDA", "cuda"),
+    "_bpp_cpu": ("cpu", "cpu", {TARGET_NAME: "BppPoissonAddCpu"}),
+    "_bpp_cuda": ("CUDA", "cuda", {TARGET_NAME: "BppPoissonAddCuda"}),
 }
 
 _lock = threading.RLock()
@@ -77,7 +77,7 @@ def library_paths() -> dict:
     """
     return {
         lower: (str(p) if (p := _library_file(stem)) is not None else None)
-        for stem, (_, _, lower) in _LIBRARIES.items()
+        for stem, (_, lower, _) in _LIBRARIES.items()
     }
 
 
@@ -126,7 +126,7 @@ def load() -> dict:
 
         from ._jax_compat import jax_ffi
 
-        for stem, (symbol, jax_platform, lower) in _LIBRARIES.items():
+        for stem, (jax_platform, lower, targets) in _LIBRARIES.items():
             path = _library_file(stem)
             if path is None:
                 status[lower] = "not built"
@@ -136,13 +136,14 @@ def load() -> dict:
                 continue
             try:
                 lib = ctypes.cdll.LoadLibrary(str(path))
-                fn = getattr(lib, symbol)
-                jax_ffi.register_ffi_target(TARGET_NAME, jax_ffi.pycapsule(fn), platform=jax_platform)
+                handlers = {name: getattr(lib, symbol) for name, symbol in targets.items()}
+                for name, fn in handlers.items():
+                    jax_ffi.register_ffi_target(name, jax_ffi.pycapsule(fn), platform=jax_platform)
             except Exception as exc:  # noqa: BLE001 - report, never raise
                 status[lower] = f"load failed: {type(exc).__name__}: {exc}"
                 continue
             _handles[lower] = lib
-            _registered.append(f"{TARGET_NAME}@{jax_platform}")
+            _registered.extend(f"{name}@{jax_platform}" for name in targets)
             status[lower] = "registered"
 
         if status.get("cpu") != "registered":
