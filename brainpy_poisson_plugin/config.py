@@ -13,17 +13,9 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-#: Implementations a caller may ask for. ``"host"`` only exists for ``PoissonInput``
-#: (it delegates to BrainPy's own class); ``poisson_add`` accepts the first three.
-IMPLEMENTATIONS = ("auto", "fused", "reference", "host")
+from .checks import IMPLEMENTATIONS, check_impl
 
 _default: str | None = None
-
-
-def _check(impl: object, allowed: tuple[str, ...] = IMPLEMENTATIONS) -> str:
-    if not isinstance(impl, str) or impl not in allowed:
-        raise ValueError(f"impl must be one of {allowed}, got impl={impl!r}")
-    return impl
 
 
 def default_impl() -> str:
@@ -37,7 +29,7 @@ def default_impl() -> str:
         return _default
     env = os.environ.get("BRAINPY_POISSON_IMPL")
     if env:
-        return _check(env.strip().lower())
+        return check_impl(env.strip().lower(), name="BRAINPY_POISSON_IMPL")
     return "auto"
 
 
@@ -48,7 +40,7 @@ def set_default_impl(impl: str | None) -> None:
     :data:`IMPLEMENTATIONS`.
     """
     global _default
-    _default = None if impl is None else _check(impl)
+    _default = None if impl is None else check_impl(impl)
 
 
 @contextlib.contextmanager
@@ -58,7 +50,7 @@ def using_impl(impl: str) -> Iterator[str]:
     The previous setting is restored on exit, also when the block raises.
     """
     global _default
-    new = _check(impl)
+    new = check_impl(impl)
     previous = _default
     _default = new
     try:

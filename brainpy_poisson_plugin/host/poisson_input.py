@@ -19,6 +19,7 @@ import numpy as np
 from brainpy import share
 
 from .. import config
+from ..checks import check_impl
 from ..ops.poisson_add import poisson_add
 from ..sampling.tables import check_num_input
 from .compat import original_poisson_input_class
@@ -110,8 +111,7 @@ class PoissonInput(HostPoissonInput):
         n = check_num_input(num_input)
         f = _real_scalar("freq", freq, nonnegative=True)
         _real_scalar("weight", weight)
-        if impl not in config.IMPLEMENTATIONS:
-            raise ValueError(f"impl must be one of {config.IMPLEMENTATIONS}, got impl={impl!r}")
+        check_impl(impl)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):
             raise TypeError(f"seed must be an integer or None, got seed={seed!r}")
         _check_probability(f, bm.get_dt())

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..checks import FUNCTIONAL_IMPLS, check_impl
 from ..sampling.reference import compute_dtype
 from ..sampling.tables import binomial_table, check_num_input, max_table_length
 from . import lowering  # noqa: F401  (registers the lowering rules)
@@ -24,8 +25,6 @@ from .primitive import bind, unsharded_layout
 
 __all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
 
-#: ``impl`` values ``poisson_add`` accepts.
-FUNCTIONAL_IMPLS = ("auto", "fused", "reference")
 
 _FLOAT_DTYPES = tuple(jnp.dtype(d) for d in ("float16", "bfloat16", "float32", "float64"))
 _TWO64_MINUS_1 = (1 << 64) - 1
@@ -173,8 +172,7 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
     Raises:
         TypeError / ValueError naming the argument and the bad value, before any work.
     """
-    if impl not in FUNCTIONAL_IMPLS:
-        raise ValueError(f"impl must be one of {FUNCTIONAL_IMPLS}, got impl={impl!r}")
+    check_impl(impl, FUNCTIONAL_IMPLS)
     if not hasattr(target, "shape") or not hasattr(target, "dtype"):
         raise TypeError(f"target must be an array, got target={target!r}")
     target = jnp.asarray(target)
