@@ -10,10 +10,12 @@ user's test session under one implementation.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
+from . import switches
 from .checks import IMPLEMENTATIONS, check_impl
+
+__all__ = ["IMPLEMENTATIONS", "default_impl", "set_default_impl", "using_impl"]
 
 _default: str | None = None
 
@@ -23,14 +25,18 @@ def default_impl() -> str:
 
     Returns ``"auto"`` unless overridden by :func:`set_default_impl`,
     :func:`using_impl` or the ``BRAINPY_POISSON_IMPL`` environment variable
-    (checked in that order).
+    (checked in that order; the variable is case-insensitive).
+
+    Raises :class:`~brainpy_poisson_plugin.switches.SwitchValueError` (a ``ValueError``)
+    naming ``BRAINPY_POISSON_IMPL`` and its value when the variable holds anything but
+    one of :data:`IMPLEMENTATIONS` and no in-process setting takes precedence. It is an
+    error rather than a warning because the implementation decides which numbers a
+    simulation produces (``host`` draws another random stream): a typo must not
+    silently give results the user did not ask for.
     """
     if _default is not None:
         return _default
-    env = os.environ.get("BRAINPY_POISSON_IMPL")
-    if env:
-        return check_impl(env.strip().lower(), name="BRAINPY_POISSON_IMPL")
-    return "auto"
+    return str(switches.get(switches.IMPL))
 
 
 def set_default_impl(impl: str | None) -> None:

@@ -8,20 +8,23 @@ The package ships up to two shared libraries in ``brainpy_poisson_plugin/_native
 
 Nothing happens at import of this module: the first call of :func:`load` (directly, or
 through :func:`available`, which the lowering rules call) loads the libraries with
-:mod:`ctypes` and registers the handlers with JAX, once. A missing library, a library
-that fails to load, or ``BRAINPY_POISSON_NATIVE=0`` in the environment make the fused
-kernel unavailable: one :class:`RuntimeWarning` says so (and why), and the pure-JAX
-reference is used instead. Importing the package never fails because of the native part.
+:mod:`ctypes` and registers the handlers with JAX, once. A missing library or one that
+fails to load makes the fused kernel unavailable: one :class:`RuntimeWarning` says so (and
+why; it never raises, also under ``-W error``), and the pure-JAX reference is used
+instead. ``BRAINPY_POISSON_NATIVE=0`` (any off word, see
+:mod:`brainpy_poisson_plugin.switches`) does the same without a warning. Importing the
+package never fails because of the native part.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
-import warnings
 from pathlib import Path
+
+from .. import switches
+from ..plugin._warnings import emit_warning
 
 __all__ = [
     "TARGET_NAME",
@@ -36,7 +39,7 @@ __all__ = [
 #: Name of the FFI custom-call target, on every platform.
 TARGET_NAME = "bpp_poisson_add"
 
-#: Environment variable that disables the native kernels when set to ``0``.
+#: Environment variable that disables the native kernels when set to an off word (``0``, ``off``, ...).
 ENV_DISABLE = "BRAINPY_POISSON_NATIVE"
 
 _NATIVE_DIR = Path(__file__).resolve().parent.parent / "_native"
@@ -95,11 +98,12 @@ def _warn_once(reason: str) -> None:
     if _warned:
         return
     _warned = True
-    warnings.warn(
+    # Never raises (under -W error it goes to stderr): the fallback is the same on every call.
+    emit_warning(
         f"brainpy_poisson_plugin: the fused native kernel is unavailable ({reason}); "
         "the pure-JAX reference implementation will be used instead (same results, slower).",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -116,13 +120,13 @@ def load() -> dict:
         if _status is not None:
             return dict(_status)
         status: dict[str, str] = {}
-        if os.environ.get(ENV_DISABLE, "").strip() == "0":
-            reason = f"disabled by {ENV_DISABLE}=0"
+        if not switches.get(switches.NATIVE):  # switched off on purpose: no warning
+            reason = f"disabled by {ENV_DISABLE}={(switches.raw(switches.NATIVE) or '').strip()}"
             status = {"cpu": reason, "cuda": reason}
             _error = reason
             _status = status
-            _warn_once(reason)
             return dict(status)
+        switches.get(switches.NUM_THREADS)  # the CPU library reads it too: warn (once) if invalid
 
         from ._jax_compat import jax_ffi
 

@@ -14,15 +14,22 @@ BrainPy has no plugin loader of its own, so this sub-package ships one:
   ``deactivate()``, ``swapped()``, ``is_active()``, ``status()``.
 - :mod:`.version_gate` - the BrainPy versions the swap is tested on, and the
   ``BRAINPY_POISSON_PLUGIN`` switch.
+- :mod:`._warnings` - the warning classes (:class:`BrainPyPluginWarning`,
+  :class:`HostVersionWarning`, :class:`SwitchValueWarning`) and the never-raising
+  :func:`~._warnings.emit_warning`.
 
-Importing this sub-package is cheap: it imports nothing (the ``.pth`` hook imports it at
-interpreter start-up). The public names below are loaded on first access.
+Importing this sub-package is cheap: it imports only :mod:`._warnings` (standard library
+only); the public names below are loaded on first access.
 """
 
 from __future__ import annotations
 
+from ._warnings import BrainPyPluginWarning, HostVersionWarning, SwitchValueWarning
+
 __all__ = [
     "BrainPyPluginWarning",
+    "HostVersionWarning",
+    "SwitchValueWarning",
     "activate",
     "deactivate",
     "swapped",
@@ -32,18 +39,6 @@ __all__ = [
     "hookspec",
     "get_manager",
 ]
-
-
-class BrainPyPluginWarning(UserWarning):
-    """A ``brainpy.plugins`` plugin failed to load, failed validation or raised in a hook.
-
-    The plugin is skipped; ``import brainpy`` itself keeps working.
-    """
-
-
-class HostVersionWarning(BrainPyPluginWarning):
-    """The installed BrainPy is outside the range this plugin is tested on; no swap."""
-
 
 _LAZY = {
     "activate": "swap",
@@ -57,7 +52,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     sub = _LAZY.get(name)
     if sub is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -68,5 +63,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
-    return sorted(set(__all__) | {"HostVersionWarning"})
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -22,7 +22,11 @@ Constraints this module keeps:
 - It never raises: a failure anywhere leaves ``import brainpy`` exactly as it would be
   without the plugin (and is reported as a warning).
 - ``BRAINPY_DISABLE_PLUGIN_AUTOLOAD=1`` (checked at start-up and again at trigger time)
-  disables it.
+  disables it. The switch's on/off words are defined in
+  :mod:`brainpy_poisson_plugin.switches`; this module cannot import that (it would import
+  the package), so :func:`_parse_flag` is a copy, and a test checks the two agree. A value
+  that is not an on/off word leaves the hook enabled (the default); the loader warns
+  about it by name when ``brainpy`` is imported.
 
 :data:`state` says what happened: ``"not-installed"``, ``"disabled"``, ``"waiting"`` (the
 watcher is in place), ``"triggered"`` (the loader ran), ``"failed"``.
@@ -35,13 +39,27 @@ import sys
 _ENV_DISABLE = "BRAINPY_DISABLE_PLUGIN_AUTOLOAD"
 _TARGET = "brainpy"
 
+# Copy of brainpy_poisson_plugin.switches.TRUE_WORDS / FALSE_WORDS (a test checks it).
+_TRUE_WORDS = ("1", "on", "true", "yes")
+_FALSE_WORDS = ("0", "off", "false", "no")
+
 state = "not-installed"
 started_by = None
 error = None
 
 
+def _parse_flag(text):
+    """Copy of ``switches.parse_flag``: True/False for the on/off words, else None."""
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    return None
+
+
 def _disabled():
-    return os.environ.get(_ENV_DISABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
+    return _parse_flag(os.environ.get(_ENV_DISABLE, "")) is True
 
 
 class _TriggerLoader:

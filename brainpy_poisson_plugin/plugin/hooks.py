@@ -41,12 +41,22 @@ def brainpy_plugin_info() -> PluginInfo:
 
 @hookimpl
 def brainpy_component_overrides(host_version: str) -> dict[str, Any]:
-    """Replace ``PoissonInput`` where the version gate and ``BRAINPY_POISSON_PLUGIN`` allow."""
+    """Replace ``PoissonInput`` where the version gate and ``BRAINPY_POISSON_PLUGIN`` allow.
+
+    The reason recorded for ``status()`` says "active" only once the overrides exist; if
+    the plugin's class cannot be imported, the reason says so and the error propagates
+    (the loader reports it and skips this plugin).
+    """
     from . import swap, version_gate
 
     decision = version_gate.decide(host_version)
-    reason = f"active: {decision.reason}" if decision.allowed else decision.reason
-    swap._note(reason, decision)
     if not decision.allowed:
+        swap._note(decision.reason, decision)
         return {}
-    return swap.overrides()
+    try:
+        overrides = swap.overrides()
+    except Exception as exc:
+        swap._note(f"not active: the plugin's class could not be imported ({type(exc).__name__}: {exc})", decision)
+        raise
+    swap._note(f"active: {decision.reason}", decision)
+    return overrides

@@ -17,29 +17,31 @@ Every problem becomes one :class:`~brainpy_poisson_plugin.plugin.BrainPyPluginWa
 naming the entry point (``name = value`` from distribution ``dist``), and the plugin is
 skipped. Nothing here ever raises into ``import brainpy``.
 
-``BRAINPY_DISABLE_PLUGIN_AUTOLOAD=1`` disables the loading of every ``brainpy.plugins``
-entry point.
+``BRAINPY_DISABLE_PLUGIN_AUTOLOAD=1`` (any on word, see :mod:`brainpy_poisson_plugin.switches`)
+disables the loading of every ``brainpy.plugins`` entry point; ``BRAINPY_PLUGIN_DEBUG=1``
+adds the traceback to each warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import traceback
 from typing import Any
 
 import pluggy
 
-from . import BrainPyPluginWarning, hookspecs
-from .version_gate import emit_warning, found_host_version
+from .. import switches
+from . import hookspecs
+from ._warnings import BrainPyPluginWarning, emit_warning
+from .version_gate import found_host_version
 
-ENV_DISABLE_AUTOLOAD = "BRAINPY_DISABLE_PLUGIN_AUTOLOAD"
+ENV_DISABLE_AUTOLOAD = switches.DISABLE_AUTOLOAD.name
 
 
 def autoload_disabled() -> bool:
-    """Whether ``BRAINPY_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value."""
-    return os.environ.get(ENV_DISABLE_AUTOLOAD, "").strip().lower() not in ("", "0", "false", "no", "off")
+    """Whether ``BRAINPY_DISABLE_PLUGIN_AUTOLOAD`` is set to an on word (``1``, ``on``, ...)."""
+    return bool(switches.get(switches.DISABLE_AUTOLOAD))
 
 
 @dataclasses.dataclass
@@ -108,7 +110,7 @@ class BrainPyPluginManager:
         if key in self._warned:
             return
         self._warned.add(key)
-        if os.environ.get("BRAINPY_PLUGIN_DEBUG"):
+        if switches.get(switches.PLUGIN_DEBUG):
             message += "\n" + traceback.format_exc()
         emit_warning(message, BrainPyPluginWarning, stacklevel=4)
 

@@ -326,8 +326,7 @@ class SwapStatus:
 
 def status() -> SwapStatus:
     """Explain whether the swap is active, and why (or why not)."""
-    import os
-
+    from .. import switches
     from . import version_gate
 
     active = is_active()
@@ -358,13 +357,16 @@ def status() -> SwapStatus:
     decision = _last_decision if _last_decision is not None else version_gate.decide(warn=False)
     if active:
         reason = _last_reason or "active"
-    elif os.environ.get("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0") and _last_reason is None:
+    elif switches.get(switches.DISABLE_AUTOLOAD) and _last_reason is None:
         reason = "plugin autoload disabled by BRAINPY_DISABLE_PLUGIN_AUTOLOAD=1"
         deliberate = True
     elif "brainpy" not in sys.modules:
         reason = "brainpy has not been imported in this process"
     elif _last_reason is not None:
         reason = _last_reason
+        if reason.startswith("active:"):  # allowed, yet some name is not the plugin's class now
+            elsewhere = ", ".join(f"{n} is {w}" for n, w in targets.items() if w != "plugin")
+            reason = f"not active although allowed ({reason[len('active: '):]}): {elsewhere}"
         deliberate = bool(getattr(decision, "deliberate", False)) or reason.startswith("deactivated")
     else:
         reason = "the plugin loader has not run (is the autoload .pth hook installed?)"

@@ -5,12 +5,13 @@ that). Outside the range the swap does not happen and one
 :class:`~brainpy_poisson_plugin.plugin.HostVersionWarning` names the version found and the
 supported range.
 
-Environment variables:
+Environment variables (parsed by :mod:`brainpy_poisson_plugin.switches`, which documents
+the values):
 
 ``BRAINPY_POISSON_PLUGIN``
-    unset / ``1`` / ``on`` / ``auto``: swap when the host version is in range;
-    ``0`` / ``off`` / ``false`` / ``no``: never swap automatically;
-    ``force``: swap even outside the tested range.
+    ``auto`` (default; also any on word): swap when the host version is in range; any off
+    word (``0``/``off``/``false``/``no``): never swap automatically; ``force``: swap even
+    outside the tested range.
 ``BRAINPY_POISSON_FAKE_HOST_VERSION``
     For tests: pretend this BrainPy version is installed (only the gate and the hooks
     see it; BrainPy itself is unchanged).
@@ -19,23 +20,20 @@ Environment variables:
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .. import switches
+from ._warnings import HostVersionWarning, warn_once
+
 #: BrainPy versions the plugin is tested on; keep equal to the pin in pyproject.toml.
 SUPPORTED_BRAINPY_TEXT = ">=2.6,<2.10"
 SUPPORTED_BRAINPY = SpecifierSet(SUPPORTED_BRAINPY_TEXT)
 
-ENV_SWITCH = "BRAINPY_POISSON_PLUGIN"
-ENV_FAKE_VERSION = "BRAINPY_POISSON_FAKE_HOST_VERSION"
-
-_OFF = {"0", "off", "false", "no", "disable", "disabled"}
-_ON = {"", "1", "on", "true", "yes", "auto"}
-
-_warned: set[str] = set()
+ENV_SWITCH = switches.PLUGIN.name
+ENV_FAKE_VERSION = switches.FAKE_HOST_VERSION.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,26 +61,18 @@ class GateDecision:
 
 
 def switch() -> str:
-    """Return the normalised ``BRAINPY_POISSON_PLUGIN`` value: ``auto``, ``off`` or ``force``."""
-    raw = os.environ.get(ENV_SWITCH, "").strip().lower()
-    if raw in _OFF:
-        return "off"
-    if raw == "force":
-        return "force"
-    if raw not in _ON:
-        _warn_once(
-            f"switch:{raw}",
-            f"brainpy-poisson-plugin: ignoring {ENV_SWITCH}={os.environ.get(ENV_SWITCH)!r} "
-            "(expected 0, 1 or force); treating it as unset",
-        )
-    return "auto"
+    """Return the parsed ``BRAINPY_POISSON_PLUGIN`` value: ``auto``, ``off`` or ``force``.
+
+    An unknown value warns once (naming the variable) and reads as ``auto``.
+    """
+    return str(switches.get(switches.PLUGIN))
 
 
 def found_host_version() -> str | None:
     """The BrainPy version to check: the fake one if set, else the installed one."""
-    fake = os.environ.get(ENV_FAKE_VERSION)
-    if fake:
-        return fake.strip()
+    fake = switches.get(switches.FAKE_HOST_VERSION)
+    if fake is not None:
+        return str(fake)
     mod = sys.modules.get("brainpy")
     version = getattr(mod, "__version__", None) if mod is not None else None
     if isinstance(version, str) and version:
@@ -121,7 +111,8 @@ def decide(host_version: str | None = None, *, warn: bool = True) -> GateDecisio
     ok = in_supported_range(version)
     supported = SUPPORTED_BRAINPY_TEXT
     if sw == "off":
-        return GateDecision(False, f"disabled by {ENV_SWITCH}=0", version, sw, ok, deliberate=True)
+        raw = (switches.raw(switches.PLUGIN) or "").strip()
+        return GateDecision(False, f"disabled by {ENV_SWITCH}={raw}", version, sw, ok, deliberate=True)
     if ok:
         return GateDecision(True, f"brainpy {version} is in the supported range {supported}", version, sw, ok)
     found = "no brainpy version found" if version is None else (
@@ -140,38 +131,13 @@ def decide(host_version: str | None = None, *, warn: bool = True) -> GateDecisio
         f"bp.dyn.PoissonInput is NOT replaced (set {ENV_SWITCH}=force to replace it anyway)"
     )
     if warn:
-        from . import HostVersionWarning
-
-        _warn_once(f"range:{version}", message, HostVersionWarning)
+        warn_once(f"range:{version}", message, HostVersionWarning)
     return GateDecision(False, f"{found} is outside the supported range {supported}", version, sw, ok)
-
-
-def _warn_once(key: str, message: str, category: type[Warning] | None = None) -> None:
-    if key in _warned:
-        return
-    _warned.add(key)
-    if category is None:
-        from . import BrainPyPluginWarning as category  # noqa: N813
-    emit_warning(message, category)
-
-
-def emit_warning(message: str, category: type[Warning], stacklevel: int = 3) -> None:
-    """``warnings.warn`` that never raises (under ``-W error`` it prints to stderr instead).
-
-    The loader runs inside ``import brainpy``; a plugin problem must never turn into an
-    import error.
-    """
-    import warnings
-
-    try:
-        warnings.warn(message, category, stacklevel=stacklevel)
-    except Exception:  # -W error turns the warning into an exception
-        try:
-            sys.stderr.write(f"{category.__name__}: {message}\n")
-        except Exception:
-            pass
 
 
 def _reset_for_tests() -> None:
     """Forget which warnings were already emitted (tests only)."""
-    _warned.clear()
+    from . import _warnings
+
+    _warnings._reset_for_tests()
+    switches._reset_for_tests()
