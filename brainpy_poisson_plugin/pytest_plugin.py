@@ -2,10 +2,12 @@
 
 ``pytest --brainpy-poisson=fused|reference|host`` (or the ini option
 ``brainpy_poisson = ...``) makes ``impl="auto"`` resolve to that implementation for the
-whole session - every ``PoissonInput`` and ``poisson_add`` created with the default
-``impl`` uses it - and restores the previous process default at the end. The
-session fixture ``brainpy_poisson_impl`` returns the implementation in force (``"auto"``
-when none was chosen). The report header says which.
+whole session, exactly as :func:`brainpy_poisson_plugin.using_impl` does (see
+:func:`brainpy_poisson_plugin.config.default_impl` for what follows it), and restores the
+previous process default at the end. Without the option, ``BRAINPY_POISSON_IMPL`` is in
+force; a value it does not allow is a usage error naming the variable. The session
+fixture ``brainpy_poisson_impl`` returns the implementation in force (``"auto"`` when none
+was chosen). The report header says which.
 
 This module is imported by every pytest run in an environment where the package is
 installed, so it imports nothing but :mod:`brainpy_poisson_plugin.config` (no BrainPy,
@@ -17,8 +19,10 @@ from __future__ import annotations
 import pytest
 
 from brainpy_poisson_plugin import config as _config
+from brainpy_poisson_plugin.checks import IMPLEMENTATIONS
 
-CHOICES = ("fused", "reference", "host")
+#: What ``--brainpy-poisson`` accepts: every implementation but ``"auto"`` (the default).
+CHOICES = tuple(impl for impl in IMPLEMENTATIONS if impl != "auto")
 _STASH_KEY = pytest.StashKey[tuple]()
 
 
@@ -54,12 +58,21 @@ def _choice(config: pytest.Config) -> tuple[str | None, str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Apply the chosen implementation for the session (``config.set_default_impl``)."""
+    """Apply the chosen implementation for the session (``config.using_impl``).
+
+    Raises ``pytest.UsageError`` when no option is given and ``BRAINPY_POISSON_IMPL`` holds
+    a value it does not allow.
+    """
     impl, source = _choice(config)
     cm = None
     if impl is not None:
         cm = _config.using_impl(impl)
         cm.__enter__()
+    else:
+        try:
+            _config.default_impl()  # BRAINPY_POISSON_IMPL is in force: check it now
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[_STASH_KEY] = (impl, source, cm)
 
 

@@ -155,8 +155,9 @@ IMPL = Switch(
     doc_rows=(
         (
             "`auto` (default), `fused`, `reference`, `host`",
-            'what `impl="auto"` of `PoissonInput` means in this process (`set_default_impl` and '
-            "`using_impl` take precedence); any other value is an error naming the variable",
+            'what `impl="auto"` means in this process (`host`: `PoissonInput` only; `poisson_add` reads it '
+            "as `auto`); `set_default_impl`, `using_impl` and `pytest --brainpy-poisson` take precedence; "
+            "any other value is an error naming the variable",
         ),
     ),
 )
@@ -180,7 +181,7 @@ NUM_THREADS = Switch(
     expected="a non-negative integer",
     show=lambda v: "no cap" if v == 0 else f"at most {v}",
     doc_rows=(
-        ("unset / `0`", "the CPU kernel uses XLA's thread pool without a cap (from 32K elements per call)"),
+        ("unset / `0`", "the CPU kernel spreads large targets over XLA's thread pool, without a cap"),
         ("`N` (a positive integer)", "at most `N` threads per CPU kernel call (read once per process)"),
     ),
 )
