@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import inspect
+import re
 import sys
 import textwrap
 import warnings
@@ -241,11 +242,31 @@ def test_warnings_as_errors_never_raise(fake_plugins, capsys):
     assert "a_import = " in err and "b_hook = " in err
 
 
-def test_disable_autoload_env(fake_plugins, monkeypatch):
+@pytest.mark.parametrize("word", ["1", "on", "TRUE", "Yes"])
+def test_disable_autoload_env(fake_plugins, monkeypatch, word):
     mgr = fake_plugins(good=GOOD)
-    monkeypatch.setenv("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", word)
     assert mgr.load_entry_points() == []
     assert manager.autoload() == "disabled"
+
+
+@pytest.mark.parametrize("word", ["0", "off", "False", "no"])
+def test_disable_autoload_off_words_keep_loading(fake_plugins, monkeypatch, word):
+    mgr = fake_plugins(good=GOOD)
+    monkeypatch.setenv("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", word)
+    assert [r.status for r in mgr.load_entry_points()] == ["loaded"]
+
+
+def test_disable_autoload_unknown_value_warns_by_name_and_keeps_loading(fake_plugins, monkeypatch):
+    from brainpy_poisson_plugin import switches
+    from brainpy_poisson_plugin.plugin import SwitchValueWarning
+
+    switches._reset_for_tests()
+    mgr = fake_plugins(good=GOOD)
+    monkeypatch.setenv("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "please")
+    with pytest.warns(SwitchValueWarning, match="BRAINPY_DISABLE_PLUGIN_AUTOLOAD='please'"):
+        assert [r.status for r in mgr.load_entry_points()] == ["loaded"]
+    assert autoload._disabled() is False  # the start-up hook's copy reads it the same way
 
 
 def test_duplicate_entry_point_names(fake_plugins, monkeypatch):
@@ -273,7 +294,7 @@ def test_own_hooks_validate_against_the_specs():
     pm.register(hooks, name="poisson")
     pm.check_pending()
     (info,) = pm.hook.brainpy_plugin_info()
-    info = hookspecs.PluginInfo.from_hook_result(info)
+    info = manager.plugin_info_from_hook_result(info)
     assert info.name == "brainpy-poisson-plugin" and info.supported_host == ">=2.6,<2.10"
     assert info.api_version == hookspecs.HOOKSPEC_API_VERSION
 
@@ -284,8 +305,41 @@ def test_hookspecs_are_documented_and_versioned():
     assert {f.__name__ for f in specs} >= {"brainpy_plugin_info", "brainpy_component_overrides"}
     for f in specs:
         doc = inspect.getdoc(f) or ""
-        for section in ("**Called:**", "**Arguments:**", "**Returns:**"):
-            assert section in doc, (f.__name__, section)
+        # pytest's field style: one :param: per argument, what the hook returns, and when it is called.
+        for arg in inspect.signature(f).parameters:
+            assert f":param {arg}:" in doc, (f.__name__, arg)
+        assert ":returns:" in doc and "Called " in doc, f.__name__
+
+
+def test_hookspec_module_holds_no_validation_code():
+    """The specification module declares hooks and data; checking results is the loader's job."""
+    functions = [name for name, obj in vars(hookspecs).items()
+                 if inspect.isfunction(obj) and obj.__module__ == hookspecs.__name__]
+    assert sorted(functions) == ["brainpy_component_overrides", "brainpy_plugin_info"]
+    assert [name for name in vars(hookspecs.PluginInfo) if not name.startswith("_")
+            and callable(getattr(hookspecs.PluginInfo, name))] == []
+
+
+@pytest.mark.parametrize(
+    ("result", "error"),
+    [
+        ([("name", "x")], "mapping or PluginInfo"),
+        ({"version": "1"}, "'name' must be a non-empty string"),
+        ({"name": "x", "version": ""}, "'version' must be a non-empty string"),
+        ({"name": "x", "version": "1", "supported_host": "~~2"}, "supported_host='~~2' is not a version specifier"),
+        ({"name": "x", "version": "1", "api_version": True}, "api_version must be a positive int"),
+        ({"name": "x", "version": "1", "api_version": 0}, "api_version must be a positive int"),
+    ],
+)
+def test_plugin_info_checks_name_the_field(result, error):
+    with pytest.raises((TypeError, ValueError), match=re.escape(error)):
+        manager.plugin_info_from_hook_result(result)
+
+
+def test_plugin_info_drops_unknown_fields_and_accepts_dataclasses():
+    info = manager.plugin_info_from_hook_result({"name": "x", "version": "1", "future_field": 3})
+    assert info == hookspecs.PluginInfo(name="x", version="1")
+    assert manager.plugin_info_from_hook_result(info) == info
 
 
 # --------------------------------------------------------------------------------------

@@ -93,3 +93,16 @@ def test_session_choice_reaches_poisson_input(pytester):
     )
     result = pytester.runpytest(*PLUGIN_ARGS, "--brainpy-poisson=reference")
     result.assert_outcomes(passed=1)
+
+
+def test_bad_impl_variable_is_a_usage_error_naming_it(pytester, monkeypatch):
+    monkeypatch.setenv("BRAINPY_POISSON_IMPL", "garbage")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest(*PLUGIN_ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*BRAINPY_POISSON_IMPL='garbage'*not allowed*"])
+    assert "Traceback" not in result.stderr.str()
+    # An explicit --brainpy-poisson takes precedence over the variable.
+    pytester.makepyfile(USER_TEST.format(expected="reference"))
+    result = pytester.runpytest(*PLUGIN_ARGS, "--brainpy-poisson=reference")
+    result.assert_outcomes(passed=1)

@@ -36,7 +36,9 @@ plugin. A plugin that *requires* a newer API declares ``api_version`` in its
 
 Calling convention
 ------------------
-Each hook is called once per plugin in isolation (a plugin whose hook raises is reported
+The specifications below document their arguments and results in pytest's field style
+(``:param:``, ``:returns:``); the loader checks what the hooks return
+(:func:`brainpy_poisson_plugin.plugin.manager.plugin_info_from_hook_result`). Each hook is called once per plugin in isolation (a plugin whose hook raises is reported
 in a :class:`~brainpy_poisson_plugin.plugin.BrainPyPluginWarning` naming its entry point
 and skipped; the other plugins are unaffected). Hooks are called after ``brainpy`` has
 finished importing, so implementations may import BrainPy and JAX freely; the modules that
@@ -50,6 +52,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import pluggy
+
+__all__ = [
+    "PROJECT_NAME",
+    "ENTRY_POINT_GROUP",
+    "HOOKSPEC_API_VERSION",
+    "hookspec",
+    "hookimpl",
+    "PluginInfo",
+    "brainpy_plugin_info",
+    "brainpy_component_overrides",
+]
 
 #: The pluggy project name shared by the loader, the specifications and the plugins.
 PROJECT_NAME = "brainpy"
@@ -85,62 +98,25 @@ class PluginInfo:
     api_version: int = 1
     description: str = ""
 
-    @classmethod
-    def from_hook_result(cls, result: Any) -> PluginInfo:
-        """Normalise a hook result (a :class:`PluginInfo`, a mapping, or a dataclass).
-
-        Raises ``TypeError``/``ValueError`` naming the field when the result is unusable.
-        """
-        if isinstance(result, PluginInfo):
-            data = dataclasses.asdict(result)
-        elif isinstance(result, Mapping):
-            data = dict(result)
-        elif dataclasses.is_dataclass(result) and not isinstance(result, type):
-            data = dataclasses.asdict(result)
-        else:
-            raise TypeError(
-                f"brainpy_plugin_info must return a mapping or PluginInfo, got {type(result).__name__}"
-            )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            # Newer plugins may add fields; keep what we understand.
-            for key in unknown:
-                data.pop(key)
-        for required in ("name", "version"):
-            if not isinstance(data.get(required), str) or not data[required]:
-                raise ValueError(f"brainpy_plugin_info: {required!r} must be a non-empty string, got {data.get(required)!r}")
-        spec = data.get("supported_host", "") or ""
-        from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-        try:
-            SpecifierSet(str(spec))
-        except InvalidSpecifier as exc:
-            raise ValueError(f"brainpy_plugin_info: supported_host={spec!r} is not a version specifier: {exc}") from None
-        data["supported_host"] = str(spec)
-        api = data.get("api_version", 1)
-        if not isinstance(api, int) or isinstance(api, bool) or api < 1:
-            raise ValueError(f"brainpy_plugin_info: api_version must be a positive int, got {api!r}")
-        return cls(**data)
-
 
 @hookspec(firstresult=False)
 def brainpy_plugin_info() -> PluginInfo | Mapping[str, Any]:
-    """Describe the plugin.
+    """Describe the plugin: its name, version and the BrainPy versions it is tested on.
 
-    **Called:** once per plugin, right after the loader registered it (when ``brainpy``
+    Called once per plugin, right after the loader registered it (when ``brainpy``
     finishes importing, or when ``brainpy-poisson doctor`` inspects the plugins), before
     any other hook. Every plugin must implement it.
 
-    **Arguments:** none.
-
-    **Returns:** a :class:`PluginInfo`, or a mapping with the same keys: ``name`` and
-    ``version`` (required strings), ``supported_host`` (a ``packaging`` specifier string
-    for the BrainPy versions the plugin is tested on), ``api_version`` (the
-    :data:`HOOKSPEC_API_VERSION` it needs, default 1) and ``description``.
+    :returns:
+        A :class:`PluginInfo`, or a mapping with the same keys: ``name`` and ``version``
+        (required, non-empty strings), ``supported_host`` (a ``packaging`` specifier string
+        for the BrainPy versions the plugin is tested on; ``""`` for any), ``api_version``
+        (the :data:`HOOKSPEC_API_VERSION` it needs, default 1) and ``description``. Keys
+        this loader does not know are ignored.
 
     A plugin that does not implement this hook, returns something unusable, raises, or
-    needs a newer ``api_version`` than the loader's is skipped with a warning.
+    needs a newer ``api_version`` than the loader's is skipped with a
+    :class:`~brainpy_poisson_plugin.plugin.BrainPyPluginWarning`.
     """
 
 
@@ -148,23 +124,24 @@ def brainpy_plugin_info() -> PluginInfo | Mapping[str, Any]:
 def brainpy_component_overrides(host_version: str) -> Mapping[str, Any] | None:
     """Offer replacements for BrainPy's public names.
 
-    **Called:** once per plugin, after ``brainpy`` has finished importing and after
+    Called once per plugin, after ``brainpy`` has finished importing and after
     :func:`brainpy_plugin_info`; again whenever the loader is asked to re-apply the
     overrides.
 
-    **Arguments:**
+    :param host_version:
+        The BrainPy version found, as a string such as ``"2.8.2"``. A plugin that is not
+        tested on this version should return ``None`` or ``{}`` (and may warn).
 
-    - ``host_version`` - the BrainPy version found (a string such as ``"2.8.2"``). A
-      plugin that is not tested on this version should return ``None`` or ``{}`` (and may
-      warn).
+    :returns:
+        ``None`` or a mapping from host dotted names to the replacement objects, e.g.
+        ``{"brainpy.dyn.PoissonInput": MyPoissonInput}``. Each name must start with
+        ``"brainpy."``; the part before the last dot must be an importable module.
 
-    **Returns:** ``None`` or a mapping from host dotted names to the replacement objects,
-    e.g. ``{"brainpy.dyn.PoissonInput": MyPoissonInput}``. Each name must start with
-    ``"brainpy."``; the part before the last dot must be an importable module. The loader
-    rebinds names where BrainPy *re-exports* an object (``brainpy.dyn.X``); it refuses to
-    rebind a name in the module that defines the current object, so the host's own
-    definition stays reachable. A name that does not exist yet is created (and removed
+    The loader rebinds names where BrainPy *re-exports* an object (``brainpy.dyn.X``); it
+    refuses to rebind a name in the module that defines the current object, so the host's
+    own definition stays reachable. A name that does not exist yet is created (and removed
     again when the overrides are reverted). If two plugins offer the same name, the first
-    one loaded (entry points are processed sorted by name) wins and the other is
-    reported.
+    one loaded (entry points are processed sorted by name) wins and the other is reported.
+    A hook that raises, or returns something that is not a mapping, removes only this
+    plugin's contribution (with a warning naming its entry point).
     """

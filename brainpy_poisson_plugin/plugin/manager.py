@@ -78,6 +78,40 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def plugin_info_from_hook_result(result: Any) -> hookspecs.PluginInfo:
+    """Check and normalise what a ``brainpy_plugin_info`` implementation returned.
+
+    Accepts a :class:`~.hookspecs.PluginInfo`, a mapping or another dataclass instance with
+    the same fields; fields this loader does not know are dropped (newer plugins may add
+    some). Raises ``TypeError``/``ValueError`` naming the field when the result is unusable.
+    """
+    from collections.abc import Mapping
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if isinstance(result, Mapping):
+        data = dict(result)
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        data = dataclasses.asdict(result)
+    else:
+        raise TypeError(f"brainpy_plugin_info must return a mapping or PluginInfo, got {type(result).__name__}")
+    known = {f.name for f in dataclasses.fields(hookspecs.PluginInfo)}
+    data = {key: value for key, value in data.items() if key in known}
+    for required in ("name", "version"):
+        if not isinstance(data.get(required), str) or not data[required]:
+            raise ValueError(f"brainpy_plugin_info: {required!r} must be a non-empty string, got {data.get(required)!r}")
+    spec = str(data.get("supported_host", "") or "")
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier as exc:
+        raise ValueError(f"brainpy_plugin_info: supported_host={spec!r} is not a version specifier: {exc}") from None
+    data["supported_host"] = spec
+    api = data.get("api_version", 1)
+    if not isinstance(api, int) or isinstance(api, bool) or api < 1:
+        raise ValueError(f"brainpy_plugin_info: api_version must be a positive int, got {api!r}")
+    return hookspecs.PluginInfo(**data)
+
+
 class BrainPyPluginManager:
     """Loads, validates and applies ``brainpy.plugins`` plugins (see the module docstring)."""
 
@@ -191,7 +225,7 @@ class BrainPyPluginManager:
             results = caller()
             if len(results) != 1:
                 raise ValueError(f"expected one result, got {len(results)}")
-            info = hookspecs.PluginInfo.from_hook_result(results[0])
+            info = plugin_info_from_hook_result(results[0])
         except Exception as exc:  # noqa: BLE001
             self._fail(record, "brainpy_plugin_info raised", exc)
             return False
