@@ -7,8 +7,10 @@ jitted ``lax.fori_loop``.
     python benchmarks/cpu_kernel.py --threads 1,2   # also 1- and 2-thread runs of each workload
     python benchmarks/cpu_kernel.py --json out.json
 
-The thread count of the fused kernel is capped with ``BRAINPY_POISSON_NUM_THREADS``,
-which the library reads once per process, so every thread setting runs in a subprocess.
+The workloads are :data:`brainpy_poisson_plugin.bench.workloads.WORKLOADS` (the full-size
+CPU table; a batched workload runs as one flat target of the same size). The thread count
+of the fused kernel is capped with ``BRAINPY_POISSON_NUM_THREADS``, which the library reads
+once per process, so every thread setting runs in a subprocess.
 Reports ns per element per step (steady state, best of ``--repeats``).
 """
 
@@ -21,14 +23,7 @@ import subprocess
 import sys
 import time
 
-WORKLOADS = {
-    # id: (elements, num_input, p)
-    "W1": (100_000, 1000, 0.001),
-    "W2": (100_000, 10_000, 0.002),
-    "W3": (1_000_000, 100, 0.0005),
-    "W4": (640_000, 1000, 0.001),
-    "W5": (10_000_000, 1000, 0.001),
-}
+from brainpy_poisson_plugin.bench.workloads import WORKLOADS  # the one table of W1-W5 (no JAX import)
 
 
 def _measure(fn, args, steps, repeats):
@@ -53,10 +48,18 @@ def run_one(workload: str, steps: int, repeats: int, which: tuple[str, ...]) -> 
     from brainpy_poisson_plugin.ops._jax_compat import jax_ffi
     from brainpy_poisson_plugin.sampling.tables import binomial_table
 
-    n, num_input, p = WORKLOADS[workload]
+    spec = WORKLOADS[workload]
+    n, num_input, p = spec.elements, spec.num_input, spec.p  # a batched workload runs as one flat target
     table = binomial_table(num_input, p)
-    result = {"workload": workload, "elements": n, "num_input": num_input, "p": p, "L": table.size,
-              "steps": steps, "threads_env": os.environ.get("BRAINPY_POISSON_NUM_THREADS", "")}
+    result = {
+        "workload": workload,
+        "elements": n,
+        "num_input": num_input,
+        "p": p,
+        "L": table.size,
+        "steps": steps,
+        "threads_env": os.environ.get("BRAINPY_POISSON_NUM_THREADS", ""),
+    }
 
     if "fused" in which:
         if not native.available("cpu"):
@@ -64,8 +67,9 @@ def run_one(workload: str, steps: int, repeats: int, which: tuple[str, ...]) -> 
         th = jnp.asarray(table.words())
         inc = jnp.asarray((np.float32(0.1) * (table.k0 + np.arange(table.size + 1))).astype(np.float32))
         lay = jnp.asarray(np.array([[0], [n]], np.int32))
-        call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float32),
-                                input_output_aliases={0: 0})
+        call = jax_ffi.ffi_call(
+            native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float32), input_output_aliases={0: 0}
+        )
 
         @jax.jit
         def fused(x):
@@ -78,6 +82,7 @@ def run_one(workload: str, steps: int, repeats: int, which: tuple[str, ...]) -> 
         result["fused_ns"] = _measure(fused, (jnp.zeros((n,), jnp.float32),), steps, repeats) / n * 1e9
 
     if "bits" in which:
+
         @jax.jit
         def bits(x, key):
             def body(i, x):
@@ -85,8 +90,9 @@ def run_one(workload: str, steps: int, repeats: int, which: tuple[str, ...]) -> 
 
             return lax.fori_loop(0, steps, body, x)
 
-        result["bits_ns"] = _measure(bits, (jnp.zeros((n,), jnp.uint32), jax.random.PRNGKey(0)),
-                                     steps, repeats) / n * 1e9
+        result["bits_ns"] = (
+            _measure(bits, (jnp.zeros((n,), jnp.uint32), jax.random.PRNGKey(0)), steps, repeats) / n * 1e9
+        )
     if "fused_ns" in result and "bits_ns" in result:
         result["fused_over_bits"] = result["fused_ns"] / result["bits_ns"]
     return result
@@ -103,7 +109,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     def steps_for(w):
-        return args.steps or max(10, int(1e8 // WORKLOADS[w][0]))
+        return args.steps or max(10, int(1e8 // WORKLOADS[w].elements))
 
     if args._child:
         w, which = args._child.split(":")
@@ -124,17 +130,21 @@ def main(argv=None) -> int:
     for w in args.workloads.split(","):
         r = child(w, "fused+bits")
         results["workloads"].append(r)
-        print(f"{w}: n={r['elements']:>10,d} L={r['L']:3d}  fused {r['fused_ns']:.3f} ns/elem   "
-              f"random.bits {r['bits_ns']:.3f} ns/elem   fused/bits {r['fused_over_bits']:.3f}", flush=True)
-    for w in (args.workloads.split(",") if args.threads else []):
+        print(
+            f"{w}: n={r['elements']:>10,d} L={r['L']:3d}  fused {r['fused_ns']:.3f} ns/elem   "
+            f"random.bits {r['bits_ns']:.3f} ns/elem   fused/bits {r['fused_over_bits']:.3f}",
+            flush=True,
+        )
+    for w in args.workloads.split(",") if args.threads else []:
         base = None
         for t in args.threads.split(","):
             r = child(w, "fused", int(t))
             base = base or r["fused_ns"]
             r["speedup_vs_first"] = base / r["fused_ns"]
             results["scaling"].append(r)
-            print(f"{w} threads={t}: fused {r['fused_ns']:.3f} ns/elem  speed-up {r['speedup_vs_first']:.2f}x",
-                  flush=True)
+            print(
+                f"{w} threads={t}: fused {r['fused_ns']:.3f} ns/elem  speed-up {r['speedup_vs_first']:.2f}x", flush=True
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

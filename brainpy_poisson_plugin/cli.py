@@ -129,7 +129,9 @@ def probe_autoload(report: dict[str, Any], found: Findings) -> None:
         found.notes.append(f"plugin autoload disabled by {manager.ENV_DISABLE_AUTOLOAD}")
     elif autoload.started_by != "pth" or autoload.state == "not-installed":
         where = f"(found {pth[0]})" if pth else "(brainpy_poisson_plugin_autoload.pth not found in site-packages)"
-        found.problems.append(f"the autoload .pth hook did not run at start-up {where}; `import brainpy` will not load plugins")
+        found.problems.append(
+            f"the autoload .pth hook did not run at start-up {where}; `import brainpy` will not load plugins"
+        )
     elif autoload.state == "failed":
         found.problems.append(f"the plugin loader failed: {autoload.error}")
 

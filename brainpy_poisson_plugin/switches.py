@@ -249,7 +249,8 @@ def get(switch: Switch | str) -> object:
             _warned.add(key)
             from .plugin._warnings import SwitchValueWarning, emit_warning
 
-            emit_warning(f"brainpy-poisson-plugin: {exc}; using the default ({sw.show(sw.default)})", SwitchValueWarning)
+            message = f"brainpy-poisson-plugin: {exc}; using the default ({sw.show(sw.default)})"
+            emit_warning(message, SwitchValueWarning)
         return sw.default
 
 

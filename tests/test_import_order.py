@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("brainpy")
 
-from brainpy_poisson_plugin.plugin import autoload  # noqa: E402
+from brainpy_poisson_plugin.plugin import autoload
 
 PTH_INSTALLED = autoload.started_by == "pth"
 
@@ -62,8 +62,13 @@ def test_every_import_order_ends_with_the_swap_active(order):
     first = textwrap.indent(ORDERS[order], " " * 8) if ORDERS[order] else "        pass"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAINPY_")}
     env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE.format(first=first))], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PROBE.format(first=first))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["plugin_warnings"] == []

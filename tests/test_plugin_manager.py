@@ -183,9 +183,17 @@ def test_broken_plugins_are_isolated_and_named(fake_plugins):
     import brainpy as bp
 
     mgr = fake_plugins(
-        a_import=RAISES_AT_IMPORT, b_hook=HOOK_RAISES, c_sig=BAD_SIGNATURE, d_typo=UNKNOWN_HOOK, e_noinfo=NO_INFO,
-        f_newer=NEEDS_NEWER_API, g_badinfo=BAD_INFO, h_list=NOT_A_MAPPING, i_exit=SYSTEM_EXIT_AT_IMPORT,
-        j_future=OPTIONAL_FUTURE_HOOK, z_good=GOOD,
+        a_import=RAISES_AT_IMPORT,
+        b_hook=HOOK_RAISES,
+        c_sig=BAD_SIGNATURE,
+        d_typo=UNKNOWN_HOOK,
+        e_noinfo=NO_INFO,
+        f_newer=NEEDS_NEWER_API,
+        g_badinfo=BAD_INFO,
+        h_list=NOT_A_MAPPING,
+        i_exit=SYSTEM_EXIT_AT_IMPORT,
+        j_future=OPTIONAL_FUTURE_HOOK,
+        z_good=GOOD,
     )
     with pytest.warns(BrainPyPluginWarning) as record:
         mgr.load_entry_points()
@@ -313,11 +321,17 @@ def test_hookspecs_are_documented_and_versioned():
 
 def test_hookspec_module_holds_no_validation_code():
     """The specification module declares hooks and data; checking results is the loader's job."""
-    functions = [name for name, obj in vars(hookspecs).items()
-                 if inspect.isfunction(obj) and obj.__module__ == hookspecs.__name__]
+    functions = [
+        name
+        for name, obj in vars(hookspecs).items()
+        if inspect.isfunction(obj) and obj.__module__ == hookspecs.__name__
+    ]
     assert sorted(functions) == ["brainpy_component_overrides", "brainpy_plugin_info"]
-    assert [name for name in vars(hookspecs.PluginInfo) if not name.startswith("_")
-            and callable(getattr(hookspecs.PluginInfo, name))] == []
+    assert [
+        name
+        for name in vars(hookspecs.PluginInfo)
+        if not name.startswith("_") and callable(getattr(hookspecs.PluginInfo, name))
+    ] == []
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,14 @@ def _scrubbed_env(**extra: str) -> dict[str, str]:
 
 
 def _run(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args, "-c", textwrap.dedent(code)], env=_scrubbed_env(**env),
-                          capture_output=True, text=True, timeout=300, cwd=str(ROOT / "tests"))
+    return subprocess.run(
+        [sys.executable, *args, "-c", textwrap.dedent(code)],
+        env=_scrubbed_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(ROOT / "tests"),
+    )
 
 
 def _last_json(proc: subprocess.CompletedProcess) -> dict:
@@ -97,8 +103,20 @@ def test_on_off_words_in_any_case(switch, word, monkeypatch):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("", "auto"), ("auto", "auto"), ("AUTO", "auto"), ("1", "auto"), ("Yes", "auto"), ("on", "auto"),
-     ("0", "off"), ("OFF", "off"), ("false", "off"), ("No", "off"), ("force", "force"), (" Force ", "force")],
+    [
+        ("", "auto"),
+        ("auto", "auto"),
+        ("AUTO", "auto"),
+        ("1", "auto"),
+        ("Yes", "auto"),
+        ("on", "auto"),
+        ("0", "off"),
+        ("OFF", "off"),
+        ("false", "off"),
+        ("No", "off"),
+        ("force", "force"),
+        (" Force ", "force"),
+    ],
 )
 def test_plugin_switch_vocabulary(text, expected, monkeypatch):
     from brainpy_poisson_plugin.plugin import version_gate
@@ -119,10 +137,16 @@ def test_num_threads_parses_plain_integers(text, expected, monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "bad"),
-    [("BRAINPY_POISSON_NATIVE", "maybe"), ("BRAINPY_POISSON_PLUGIN", "sometimes"),
-     ("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "2"), ("BRAINPY_POISSON_NUM_THREADS", "four"),
-     ("BRAINPY_POISSON_NUM_THREADS", "-2"), ("BRAINPY_POISSON_NUM_THREADS", "4x"),
-     ("BRAINPY_POISSON_NUM_THREADS", "2.5"), ("BRAINPY_PLUGIN_DEBUG", "verbose")],
+    [
+        ("BRAINPY_POISSON_NATIVE", "maybe"),
+        ("BRAINPY_POISSON_PLUGIN", "sometimes"),
+        ("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "2"),
+        ("BRAINPY_POISSON_NUM_THREADS", "four"),
+        ("BRAINPY_POISSON_NUM_THREADS", "-2"),
+        ("BRAINPY_POISSON_NUM_THREADS", "4x"),
+        ("BRAINPY_POISSON_NUM_THREADS", "2.5"),
+        ("BRAINPY_PLUGIN_DEBUG", "verbose"),
+    ],
 )
 def test_unknown_value_warns_once_by_name_and_gives_the_default(name, bad, monkeypatch):
     switch = switches.SWITCHES[name]
@@ -214,9 +238,13 @@ def test_impl_variable_is_case_insensitive(text, expected, monkeypatch):
 
 
 def test_doctor_json_survives_a_bad_impl_variable():
-    proc = subprocess.run([sys.executable, "-m", "brainpy_poisson_plugin", "doctor", "--json"],
-                          env=_scrubbed_env(BRAINPY_POISSON_IMPL="garbage", BRAINPY_POISSON_NUM_THREADS="x2"),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "brainpy_poisson_plugin", "doctor", "--json"],
+        env=_scrubbed_env(BRAINPY_POISSON_IMPL="garbage", BRAINPY_POISSON_NUM_THREADS="x2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
@@ -226,9 +254,13 @@ def test_doctor_json_survives_a_bad_impl_variable():
     assert any("BRAINPY_POISSON_IMPL='garbage'" in p for p in report["problems"])
     assert any("BRAINPY_POISSON_NUM_THREADS='x2'" in p for p in report["problems"])
 
-    text = subprocess.run([sys.executable, "-m", "brainpy_poisson_plugin", "doctor"],
-                          env=_scrubbed_env(BRAINPY_POISSON_IMPL="garbage"), capture_output=True, text=True,
-                          timeout=300)
+    text = subprocess.run(
+        [sys.executable, "-m", "brainpy_poisson_plugin", "doctor"],
+        env=_scrubbed_env(BRAINPY_POISSON_IMPL="garbage"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert text.returncode == 1 and "Traceback" not in text.stderr, text.stderr
     assert "PROBLEM: BRAINPY_POISSON_IMPL='garbage'" in text.stdout
 

@@ -38,9 +38,10 @@ Calling convention
 ------------------
 The specifications below document their arguments and results in pytest's field style
 (``:param:``, ``:returns:``); the loader checks what the hooks return
-(:func:`brainpy_poisson_plugin.plugin.manager.plugin_info_from_hook_result`). Each hook is called once per plugin in isolation (a plugin whose hook raises is reported
-in a :class:`~brainpy_poisson_plugin.plugin.BrainPyPluginWarning` naming its entry point
-and skipped; the other plugins are unaffected). Hooks are called after ``brainpy`` has
+(:func:`brainpy_poisson_plugin.plugin.manager.plugin_info_from_hook_result`). Each hook
+is called once per plugin in isolation (a plugin whose hook raises is reported in a
+:class:`~brainpy_poisson_plugin.plugin.BrainPyPluginWarning` naming its entry point and
+skipped; the other plugins are unaffected). Hooks are called after ``brainpy`` has
 finished importing, so implementations may import BrainPy and JAX freely; the modules that
 the entry points name should still import lazily what they can.
 """

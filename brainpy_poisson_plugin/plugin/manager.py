@@ -99,7 +99,8 @@ def plugin_info_from_hook_result(result: Any) -> hookspecs.PluginInfo:
     data = {key: value for key, value in data.items() if key in known}
     for required in ("name", "version"):
         if not isinstance(data.get(required), str) or not data[required]:
-            raise ValueError(f"brainpy_plugin_info: {required!r} must be a non-empty string, got {data.get(required)!r}")
+            got = data.get(required)
+            raise ValueError(f"brainpy_plugin_info: {required!r} must be a non-empty string, got {got!r}")
     spec = str(data.get("supported_host", "") or "")
     try:
         SpecifierSet(spec)
@@ -134,7 +135,7 @@ class BrainPyPluginManager:
         if plugin is not None:
             try:
                 self.pm.unregister(plugin, name=record.name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         self.warn(record, f"brainpy plugin {record.label} skipped: {record.error}")
 
@@ -174,9 +175,11 @@ class BrainPyPluginManager:
                 return []
             try:
                 eps = self.entry_points()
-            except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path
-                emit_warning(f"brainpy plugins: cannot read the {self.group!r} entry points: {_short_error(exc)}",
-                             BrainPyPluginWarning)
+            except Exception as exc:  # broken metadata on sys.path
+                emit_warning(
+                    f"brainpy plugins: cannot read the {self.group!r} entry points: {_short_error(exc)}",
+                    BrainPyPluginWarning,
+                )
                 return []
             for ep in eps:
                 dist = getattr(ep, "dist", None)
@@ -195,7 +198,7 @@ class BrainPyPluginManager:
                 self.records[ep.name] = record
                 try:
                     plugin = ep.load()
-                except BaseException as exc:  # noqa: BLE001 - includes SystemExit from a plugin
+                except BaseException as exc:  # includes SystemExit from a plugin
                     if isinstance(exc, KeyboardInterrupt):
                         raise
                     self._fail(record, "import failed", exc)
@@ -207,14 +210,18 @@ class BrainPyPluginManager:
         """Register and validate one plugin object; on any problem unregister and warn."""
         try:
             self.pm.register(plugin, name=record.name)
-        except Exception as exc:  # noqa: BLE001 - PluginValidationError, ValueError (dup)
+        except Exception as exc:  # PluginValidationError, ValueError (dup)
             self._fail(record, "invalid hook implementation", exc)
             return False
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            self._fail(record, "implements a hook unknown to this loader "
-                               f"(API version {hookspecs.HOOKSPEC_API_VERSION}; mark it optionalhook=True)", exc)
+            self._fail(
+                record,
+                "implements a hook unknown to this loader "
+                f"(API version {hookspecs.HOOKSPEC_API_VERSION}; mark it optionalhook=True)",
+                exc,
+            )
             return False
         # Info: mandatory, checked.
         caller = self._caller_for("brainpy_plugin_info", plugin)
@@ -226,12 +233,13 @@ class BrainPyPluginManager:
             if len(results) != 1:
                 raise ValueError(f"expected one result, got {len(results)}")
             info = plugin_info_from_hook_result(results[0])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(record, "brainpy_plugin_info raised", exc)
             return False
         if info.api_version > hookspecs.HOOKSPEC_API_VERSION:
-            self._fail(record, f"needs hook API version {info.api_version}, "
-                               f"this loader has {hookspecs.HOOKSPEC_API_VERSION}")
+            self._fail(
+                record, f"needs hook API version {info.api_version}, this loader has {hookspecs.HOOKSPEC_API_VERSION}"
+            )
             return False
         record.info = info
         record.status = "loaded"
@@ -241,7 +249,7 @@ class BrainPyPluginManager:
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         try:
             return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[PluginRecord, Any]]:
@@ -262,7 +270,7 @@ class BrainPyPluginManager:
                 continue
             try:
                 results = caller(**kwargs)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fail(record, f"hook {hook_name} raised", exc)
                 continue
             for result in results:
@@ -285,12 +293,11 @@ class BrainPyPluginManager:
         host_version = found_host_version() or ""
         for record, result in self.call_each("brainpy_component_overrides", host_version=host_version):
             if not isinstance(result, Mapping):
-                self._fail(record, "brainpy_component_overrides returned "
-                                   f"{type(result).__name__}, expected a mapping")
+                self._fail(record, f"brainpy_component_overrides returned {type(result).__name__}, expected a mapping")
                 continue
             try:
                 problems = swap.apply_overrides(result, owner=record.name)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fail(record, "applying its overrides failed", exc)
                 continue
             for name, problem in problems.items():
@@ -340,7 +347,7 @@ def autoload() -> str:
         mgr.load_entry_points()
         mgr.apply_overrides()
         last_autoload = "ok"
-    except Exception as exc:  # noqa: BLE001 - never break `import brainpy`
+    except Exception as exc:  # never break `import brainpy`
         last_autoload = f"error: {_short_error(exc)}"
         emit_warning(f"brainpy plugin loader failed: {_short_error(exc)}", BrainPyPluginWarning)
     return last_autoload

@@ -78,7 +78,8 @@ def found_host_version() -> str | None:
     if isinstance(version, str) and version:
         return version
     try:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
 
         return dist_version("brainpy")
     except PackageNotFoundError:
@@ -115,8 +116,10 @@ def decide(host_version: str | None = None, *, warn: bool = True) -> GateDecisio
         return GateDecision(False, f"disabled by {ENV_SWITCH}={raw}", version, sw, ok, deliberate=True)
     if ok:
         return GateDecision(True, f"brainpy {version} is in the supported range {supported}", version, sw, ok)
-    found = "no brainpy version found" if version is None else (
-        f"brainpy {version}" if ok is not None else f"unparsable brainpy version {version!r}"
+    found = (
+        "no brainpy version found"
+        if version is None
+        else (f"brainpy {version}" if ok is not None else f"unparsable brainpy version {version!r}")
     )
     if sw == "force":
         return GateDecision(
