@@ -137,7 +137,8 @@ def _thread_count(text: str) -> int:
 PLUGIN = Switch(
     name="BRAINPY_POISSON_PLUGIN",
     default="auto",
-    values={"auto": "auto", "force": "force", **_flag_values("auto", "off")},
+    # "disable"/"disabled" were accepted before the registry existed; kept so no setting changes meaning.
+    values={"auto": "auto", "force": "force", "disable": "off", "disabled": "off", **_flag_values("auto", "off")},
     expected="auto, force, or an on/off word (1/on/true/yes, 0/off/false/no)",
     doc_rows=(
         ("unset / `auto` / `1` / `on`", "swap `bp.dyn.PoissonInput` when the BrainPy version is in the tested range"),

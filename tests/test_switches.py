@@ -116,6 +116,8 @@ def test_on_off_words_in_any_case(switch, word, monkeypatch):
         ("No", "off"),
         ("force", "force"),
         (" Force ", "force"),
+        ("disabled", "off"),  # accepted before the registry; kept
+        ("Disable", "off"),
     ],
 )
 def test_plugin_switch_vocabulary(text, expected, monkeypatch):
