@@ -510,8 +510,7 @@ def test_fallback_warning_when_disabled():
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["available"] is False
-    assert len(res["msgs"]) == 1
-    assert "reference" in res["msgs"][0] and "BRAINPY_POISSON_NATIVE=0" in res["msgs"][0]
+    assert res["msgs"] == []  # switched off on purpose: no warning (issue 12 item 9)
     assert res["targets"] == []
     assert "BRAINPY_POISSON_NATIVE" in res["error"]
 
