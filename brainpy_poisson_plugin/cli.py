@@ -253,6 +253,8 @@ def format_doctor_report(report: dict[str, Any]) -> str:
         lines.append(f"  brainpy     {sw['host_version']} (supported {sw['supported']}; BRAINPY_POISSON_PLUGIN={sw['switch']})")
         for name, where in sw["targets"].items():
             lines.append(f"  {name:<40} {where}")
+        for kind, forms in sw.get("state_forms", {}).items():  # brainpy.state forms (host.state_forms)
+            lines.append(f"  brainpy.state {kind:<9} {', '.join(forms)}")
     if "impl" in report:
         im = report["impl"]
         lines += ["", 'implementation for impl="auto"']

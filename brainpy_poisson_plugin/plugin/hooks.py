@@ -35,7 +35,10 @@ def brainpy_plugin_info() -> PluginInfo:
         version=_version(),
         supported_host=SUPPORTED_BRAINPY_TEXT,
         api_version=HOOKSPEC_API_VERSION,
-        description="exact fused PoissonInput (bp.dyn.PoissonInput, bp.synapses.PoissonInput)",
+        description=(
+            "exact fused PoissonInput (bp.dyn.PoissonInput, bp.synapses.PoissonInput, "
+            "brainpy.state.PoissonInput / poisson_input)"
+        ),
     )
 
 
@@ -46,7 +49,7 @@ def brainpy_component_overrides(host_version: str) -> dict[str, Any]:
 
     decision = version_gate.decide(host_version)
     reason = f"active: {decision.reason}" if decision.allowed else decision.reason
-    swap._note(reason, decision)
+    swap.record_reason(reason, decision)
     if not decision.allowed:
         return {}
     return swap.overrides()
