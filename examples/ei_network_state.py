@@ -36,7 +36,9 @@ from pathlib import Path
 
 import brainpy
 import numpy as np
-from ei_network import use_pure_jax_sparse_kernels  # the sibling example: brainevent without numba
+from ei_network import (
+    use_pure_jax_sparse_kernels,  # sibling example: brainevent without numba
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "output" / "ei_network_state.png"
@@ -75,25 +77,39 @@ def build_network(poisson_cls, num_exc: int = NE, num_inh: int = NI, **poisson_k
             # R = 1 kOhm with conductances in mS: the same numbers as BrainPy's classic
             # COBA network (ei_network.py), where they carry no units.
             self.N = brainpy.state.LIFRef(
-                num, R=1.0 * u.kohm, V_rest=-60.0 * u.mV, V_th=-50.0 * u.mV, V_reset=-60.0 * u.mV,
-                tau=20.0 * u.ms, tau_ref=5.0 * u.ms,
+                num,
+                R=1.0 * u.kohm,
+                V_rest=-60.0 * u.mV,
+                V_th=-50.0 * u.mV,
+                V_reset=-60.0 * u.mV,
+                tau=20.0 * u.ms,
+                tau_ref=5.0 * u.ms,
                 V_initializer=braintools.init.Normal(-60.0 * u.mV, 2.0 * u.mV),
             )
             self.E = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(num_exc, num, conn_num=0.02, conn_weight=0.6 * u.mS),
+                comm=brainstate.nn.EventFixedProb(
+                    num_exc, num, conn_num=0.02, conn_weight=0.6 * u.mS
+                ),
                 syn=brainpy.state.Expon.desc(num, tau=5.0 * u.ms),
                 out=brainpy.state.COBA.desc(E=0.0 * u.mV),
                 post=self.N,
             )
             self.I = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(num_inh, num, conn_num=0.02, conn_weight=6.7 * u.mS),
+                comm=brainstate.nn.EventFixedProb(
+                    num_inh, num, conn_num=0.02, conn_weight=6.7 * u.mS
+                ),
                 syn=brainpy.state.Expon.desc(num, tau=10.0 * u.ms),
                 out=brainpy.state.COBA.desc(E=-80.0 * u.mV),
                 post=self.N,
             )
             # Background: 1,000 Poisson inputs per neuron onto the excitatory conductance.
             self.bg = poisson_cls(
-                self.E.syn.prefetch("g"), None, NUM_INPUT, FREQ_HZ * u.Hz, W_INPUT_MS * u.mS, **poisson_kwargs
+                self.E.syn.prefetch("g"),
+                None,
+                NUM_INPUT,
+                FREQ_HZ * u.Hz,
+                W_INPUT_MS * u.mS,
+                **poisson_kwargs,
             )
 
         def step(self, i):
@@ -108,14 +124,22 @@ def build_network(poisson_cls, num_exc: int = NE, num_inh: int = NI, **poisson_k
     return EINet()
 
 
-def simulate(label: str, poisson_cls, duration_ms: float, seed: int, *, num_exc: int = NE, num_inh: int = NI,
-             **poisson_kwargs) -> dict:
+def simulate(
+    label: str,
+    poisson_cls,
+    duration_ms: float,
+    seed: int,
+    *,
+    num_exc: int = NE,
+    num_inh: int = NI,
+    **poisson_kwargs,
+) -> dict:
     """Build the network with ``poisson_cls``, run a warm-up chunk and ``duration_ms``; return spikes and rates."""
     import brainstate
     import brainunit as u
     import jax.numpy as jnp
 
-    steps = int(round(CHUNK_MS / DT_MS))
+    steps = round(CHUNK_MS / DT_MS)
     with brainstate.environ.context(dt=DT_MS * u.ms):
         brainstate.random.seed(seed)
         net = build_network(poisson_cls, num_exc, num_inh, **poisson_kwargs)
@@ -129,7 +153,7 @@ def simulate(label: str, poisson_cls, duration_ms: float, seed: int, *, num_exc:
         np.asarray(run_chunk(0))  # compiles; also the discarded initial transient
         warmup_s = time.perf_counter() - t0
 
-        n_chunks = max(1, int(round(duration_ms / CHUNK_MS)))
+        n_chunks = max(1, round(duration_ms / CHUNK_MS))
         chunks = []
         t0 = time.perf_counter()
         for k in range(1, n_chunks + 1):
@@ -156,17 +180,28 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 7), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2]})
-    all_rates = np.concatenate([np.concatenate([r["rates_e"], r["rates_i"]]) for r in results])
+    fig, axes = plt.subplots(
+        2,
+        len(results),
+        figsize=(6 * len(results), 7),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 2]},
+    )
+    all_rates = np.concatenate(
+        [np.concatenate([r["rates_e"], r["rates_i"]]) for r in results]
+    )
     bins = np.linspace(0.0, max(1.0, np.percentile(all_rates, 99.5)) * 1.05, 41)
     for col, r in enumerate(results):
         ax = axes[0, col]
         n_steps = min(int(raster_ms / DT_MS), r["spikes_e"].shape[0])
-        for spikes, count, offset, color in ((r["spikes_e"], RASTER_E, 0, "tab:red"),
-                                             (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue")):
+        for spikes, count, offset, color in (
+            (r["spikes_e"], RASTER_E, 0, "tab:red"),
+            (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue"),
+        ):
             t_idx, n_idx = np.nonzero(spikes[:n_steps, :count])
-            ax.scatter(t_idx * DT_MS, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0)
+            ax.scatter(
+                t_idx * DT_MS, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0
+            )
         ax.set_xlim(0, n_steps * DT_MS)
         ax.set_ylim(0, RASTER_E + RASTER_I)
         ax.set_xlabel("time (ms)")
@@ -181,8 +216,10 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
         ax.set_xlabel("firing rate (Hz)")
         ax.set_ylabel("neurons")
         ax.legend()
-    fig.suptitle(f"brainpy.state COBA E/I network, {NE + NI:,} neurons, "
-                 f"{NUM_INPUT:,} Poisson inputs at {FREQ_HZ:g} Hz each")
+    fig.suptitle(
+        f"brainpy.state COBA E/I network, {NE + NI:,} neurons, "
+        f"{NUM_INPUT:,} Poisson inputs at {FREQ_HZ:g} Hz each"
+    )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
@@ -193,17 +230,32 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Run host and plugin side by side; print rates and wall time; write the PNG."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=1000.0,
-                        help="simulated ms per run after the 100 ms warm-up (default 1000)")
-    parser.add_argument("--quick", action="store_true", help="200 ms per run (a smoke test)")
-    parser.add_argument("--seed", type=int, default=2024, help="brainstate.random.seed for both runs")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG path (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=1000.0,
+        help="simulated ms per run after the 100 ms warm-up (default 1000)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="200 ms per run (a smoke test)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=2024, help="brainstate.random.seed for both runs"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"PNG path (default {DEFAULT_OUT})",
+    )
     args = parser.parse_args(argv)
     duration = 200.0 if args.quick else args.duration
     if duration < CHUNK_MS:
         parser.error(f"--duration must be at least {CHUNK_MS:g} ms, got {duration:g}")
     if not has_state_api():
-        print(f"BrainPy {brainpy.__version__} has no brainpy.state (it needs BrainPy 2.8 or later): nothing to run")
+        print(
+            f"BrainPy {brainpy.__version__} has no brainpy.state (it needs BrainPy 2.8 or later): nothing to run"
+        )
         return 0
 
     import jax
@@ -212,12 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     from brainpy_poisson_plugin.host.compat import original_state_poisson_input_class
     from brainpy_poisson_plugin.host.state_inputs import PoissonInput
 
-    print(f"BrainPy {brainpy.__version__}, JAX backend {jax.default_backend()}, {os.cpu_count()} CPU cores")
-    print(f"brainpy.state: {NE + NI} neurons, {NUM_INPUT} Poisson inputs x {FREQ_HZ:g} Hz each, dt={DT_MS} ms, "
-          f"{duration:g} ms timed per run (+{CHUNK_MS:g} ms warm-up)\n")
+    print(
+        f"BrainPy {brainpy.__version__}, JAX backend {jax.default_backend()}, {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"brainpy.state: {NE + NI} neurons, {NUM_INPUT} Poisson inputs x {FREQ_HZ:g} Hz each, dt={DT_MS} ms, "
+        f"{duration:g} ms timed per run (+{CHUNK_MS:g} ms warm-up)\n"
+    )
     runs = [
         ("host brainpy.state.PoissonInput", original_state_poisson_input_class(), {}),
-        ("plugin brainpy.state.PoissonInput (impl='auto')", PoissonInput, {"impl": "auto"}),
+        (
+            "plugin brainpy.state.PoissonInput (impl='auto')",
+            PoissonInput,
+            {"impl": "auto"},
+        ),
     ]
     results = []
     for label, cls, kwargs in runs:
@@ -229,10 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['label']:<50} {r['wall_per_sim_s']:>14.3f} {r['warmup_s']:>18.2f} "
-              f"{r['rates_e'].mean():>10.2f} {r['rates_i'].mean():>10.2f}")
+        print(
+            f"{r['label']:<50} {r['wall_per_sim_s']:>14.3f} {r['warmup_s']:>18.2f} "
+            f"{r['rates_e'].mean():>10.2f} {r['rates_i'].mean():>10.2f}"
+        )
     host, plugin = results
-    print(f"\nspeed-up of the whole simulation: {host['wall_per_sim_s'] / plugin['wall_per_sim_s']:.2f}x")
+    print(
+        f"\nspeed-up of the whole simulation: {host['wall_per_sim_s'] / plugin['wall_per_sim_s']:.2f}x"
+    )
     out = plot(results, args.out, raster_ms=min(300.0, duration))
     print(f"wrote {out}")
     return 0
