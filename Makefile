@@ -40,6 +40,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/ei_network.py
+	$(PY) examples/ei_network_state.py
 
 # The README's test command: the test suite, the static checks, the benchmark smoke test
 # (`bench --quick`, no timing assertions) and the strict documentation build.

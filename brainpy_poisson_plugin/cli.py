@@ -360,6 +360,8 @@ def _format_swap(report: dict[str, Any]) -> list[str]:
         f"  brainpy     {sw['host_version']} (supported {sw['supported']}; BRAINPY_POISSON_PLUGIN={sw['switch']})",
     ]
     lines += [f"  {name:<40} {where}" for name, where in sw["targets"].items()]
+    for kind, forms in sw.get("state_forms", {}).items():  # brainpy.state forms (host.state_forms)
+        lines.append(f"  brainpy.state {kind:<9} {', '.join(forms)}")
     return lines
 
 

@@ -342,9 +342,14 @@ def snap():
     out = {}
     defining = defining_module().__name__
     out["defining_module"] = defining
-    for modname in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses", defining):
+    # brainpy.state where the host has it (2.8: a shim over brainpy_state; 2.9: bundled),
+    # with the module that defines its inputs.
+    state_mods = [m for m in ("brainpy.state", "brainpy_state", "brainpy.state.inputs",
+                              "brainpy_state._brainpy.inputs") if m in sys.modules]
+    out["state_modules"] = state_mods
+    for modname in ("brainpy.dyn", "brainpy.dyn.projections", "brainpy.synapses", defining, *state_mods):
         mod = sys.modules[modname]
-        out[modname] = {k: _qual(v) for k, v in vars(mod).items() if "Poisson" in k}
+        out[modname] = {k: _qual(v) for k, v in vars(mod).items() if "oisson" in k}
         out[modname + ":keys"] = len(vars(mod))
         out[modname + ":getattr"] = None if vars(mod).get("__getattr__") is None else _qual(vars(mod)["__getattr__"])
         out[modname + ":access"] = _access(mod)
@@ -417,7 +422,10 @@ print(json.dumps({"active0": active0, "restored": sorted(restored), "after": aft
     expected = ["brainpy.dyn.PoissonInput", "brainpy.synapses.PoissonInput"]
     if "PoissonInput" in baseline["brainpy.dyn.projections"]:
         expected.insert(1, "brainpy.dyn.projections.PoissonInput")
-    assert out["restored"] == expected
+    for modname in ("brainpy.state", "brainpy_state"):  # the brainpy.state names, where the host has them
+        if modname in baseline["state_modules"]:
+            expected += [f"{modname}.PoissonInput", f"{modname}.poisson_input"]
+    assert out["restored"] == sorted(expected)
     # Same names, same objects, same number of module attributes, the same module
     # __getattr__ hooks, and attribute access answers the same (incl. warnings).
     assert out["after"] == baseline
@@ -593,3 +601,65 @@ def test_editable_install_gets_the_pth_too(tmp_path):
     where = venv.py("import brainpy_poisson_plugin.plugin.swap as m; print(m.__file__)")
     assert where.stdout.strip().startswith(str(REPO)), where.stdout + where.stderr
     shutil.rmtree(tmp_path / "editable", ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# brainpy.state, imported first or only
+# --------------------------------------------------------------------------------------
+
+STATE_PROBE = r"""
+import json, sys
+%s
+try:
+    import brainpy.state as state_mod
+except ImportError:
+    print(json.dumps(None)); raise SystemExit(0)
+qual = lambda o: f"{o.__module__}.{o.__qualname__}"
+print(json.dumps({"cls": qual(state_mod.PoissonInput), "fn": qual(state_mod.poisson_input),
+                  "imported_first": %r}))
+"""
+
+
+@pytest.mark.parametrize("statement", ["import brainpy.state", "from brainpy.state import PoissonInput, poisson_input"])
+def test_importing_brainpy_state_first_swaps_its_names(healthy, statement):
+    out = _json_line(healthy.py(STATE_PROBE % (statement, statement)))
+    if out is None:
+        pytest.skip("this BrainPy lacks brainpy.state (added in 2.8)")
+    assert out["cls"] == "brainpy_poisson_plugin.host.state_inputs.PoissonInput"
+    assert out["fn"] == "brainpy_poisson_plugin.host.state_inputs.poisson_input"
+
+
+# --------------------------------------------------------------------------------------
+# pip's plan: installing the wheel next to an installed BrainPy / jax changes neither
+# --------------------------------------------------------------------------------------
+
+
+def test_installing_the_wheel_changes_neither_brainpy_nor_jax(tmp_path, plugin_wheel):
+    """A fresh venv that already has this environment's BrainPy and jax (on the newest stack
+    BrainPy 2.9.0 and jax 0.12) but not the plugin: pip's plan for the wheel
+    (``--dry-run --report``, offline: ``--no-index``) installs the plugin and nothing else."""
+    from importlib.metadata import version
+
+    shadow = tmp_path / "outer-without-plugin"
+    shadow.mkdir()
+    for site in outer_site_packages():
+        for entry in Path(site).iterdir():
+            if entry.name.lower().startswith(("brainpy_poisson_plugin", "zz_outer")) or (shadow / entry.name).exists():
+                continue
+            (shadow / entry.name).symlink_to(entry)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    venv = Venv(tmp_path / "venv")
+    (venv.site / "zz_outer_environment.pth").write_text(f"{shadow}\n")
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", venv.python, "install", "--dry-run", "--no-index", "-q",
+         "--report", str(report_path), str(plugin_wheel)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    planned = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
+    assert planned == {"brainpy-poisson-plugin": planned.get("brainpy-poisson-plugin")}, planned
+    seen = json.loads(venv.py("import json; from importlib.metadata import version as v; "
+                              "print(json.dumps([v('brainpy'), v('jax'), v('jaxlib')]))").stdout)
+    assert seen == [version("brainpy"), version("jax"), version("jaxlib")]

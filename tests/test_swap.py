@@ -15,6 +15,7 @@ from packaging.requirements import Requirement
 
 bp = pytest.importorskip("brainpy")
 
+from brainpy_poisson_plugin.host import compat  # noqa: E402
 from brainpy_poisson_plugin.host.compat import original_poisson_input_class  # noqa: E402
 from brainpy_poisson_plugin.plugin import HostVersionWarning, swap, version_gate  # noqa: E402
 
@@ -244,3 +245,82 @@ def test_status_reports_what_attribute_access_answers():
     assert targets["brainpy.synapses.PoissonInput"] == expected
     swap.activate()
     assert set(swap.status().targets.values()) == {"plugin"}
+
+
+# --------------------------------------------------------------------------------------
+# brainpy.state (BrainPy 2.8 via brainpy_state, 2.9 bundled)
+# --------------------------------------------------------------------------------------
+
+HAS_STATE = compat.has_state_api()
+needs_state = pytest.mark.skipif(not HAS_STATE, reason=f"BrainPy {bp.__version__} lacks brainpy.state (added in 2.8)")
+
+
+def _state_modules():
+    """The public brainpy.state modules of this host that are imported, and the defining one."""
+    public = [sys.modules[m] for m in compat.STATE_PUBLIC_MODULES if m in sys.modules]
+    return public, compat.state_inputs_module()
+
+
+@needs_state
+def test_activate_rebinds_the_brainpy_state_names():
+    from brainpy_poisson_plugin.host import state_inputs
+
+    swap.deactivate()
+    public, defining = _state_modules()
+    host_cls, host_fn = defining.PoissonInput, defining.poisson_input
+    assert bp.state.PoissonInput is host_cls and bp.state.poisson_input is host_fn
+    assert swap.activate() is True
+    for module in public:
+        assert module.PoissonInput is state_inputs.PoissonInput, module.__name__
+        assert module.poisson_input is state_inputs.poisson_input, module.__name__
+    # The defining module is never modified; the plugin's class is the host's subclass.
+    assert vars(defining)["PoissonInput"] is host_cls and vars(defining)["poisson_input"] is host_fn
+    assert issubclass(bp.state.PoissonInput, host_cls)
+    names = swap.target_names()
+    assert "brainpy.state.PoissonInput" in names and "brainpy.state.poisson_input" in names
+    st = swap.status()
+    assert st.active and set(st.targets.values()) == {"plugin"}
+    assert set(st.state_forms) == {"served", "delegated"}
+
+
+@needs_state
+def test_deactivate_restores_the_brainpy_state_modules_exactly():
+    swap.deactivate()
+    public, defining = _state_modules()
+    modules = [*public, defining]
+    before = {m: dict(vars(m)) for m in modules}
+    swap.activate()
+    restored = swap.deactivate()
+    assert {"brainpy.state.PoissonInput", "brainpy.state.poisson_input"} <= set(restored)
+    for mod, snapshot in before.items():
+        now = dict(vars(mod))
+        assert now.keys() == snapshot.keys(), mod.__name__
+        assert all(now[k] is snapshot[k] for k in snapshot), mod.__name__
+    assert set(swap.status().targets.values()) <= {"host", "absent"}
+
+
+@needs_state
+def test_state_model_code_builds_a_plugin_instance():
+    import brainstate
+    import brainunit as u
+
+    from brainpy_poisson_plugin.host import state_inputs
+
+    with swap.swapped():
+        neuron = bp.state.LIF(10)
+        node = bp.state.PoissonInput(neuron.prefetch("V"), None, 100, 10.0 * u.Hz, 0.5 * u.mV)
+        assert type(node) is state_inputs.PoissonInput
+        assert isinstance(node, compat.original_state_poisson_input_class())
+        assert isinstance(node, brainstate.nn.Module)
+
+
+@needs_state
+def test_ledger_refuses_the_state_defining_module_but_not_a_reexport_with_its_module_name():
+    """``brainpy.state`` classes say ``__module__ = 'brainpy.state'``; the ledger still tells the
+    re-exporting package from the module that defines them."""
+    _, defining = _state_modules()
+    name = f"{defining.__name__}.PoissonInput"
+    problems = swap.apply_overrides({name: object()}, owner="t4")
+    assert "defines it" in problems[name]
+    assert vars(defining)["PoissonInput"].__module__ == "brainpy.state"  # why __module__ alone would not do
+    assert swap.revert_overrides("t4") == []

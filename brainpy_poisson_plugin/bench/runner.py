@@ -135,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
                 "repeats": repeats,
             }
             reason = steppers.unavailable_reason(impl, plat)
+            if reason is None and wl.api == "state":  # W8 needs brainpy.state
+                from .state_stepper import state_unavailable_reason
+
+                reason = state_unavailable_reason()
             if reason is not None:
                 row.update(status="unavailable", reason=reason)
             else:

@@ -128,6 +128,10 @@ def build_case(workload: Workload, impl: str, platform: str, steps: int, seed: i
     import brainpy.math as bm
     import jax.numpy as jnp
 
+    if workload.api == "state" and impl not in FLOORS:  # W8: brainpy.state.PoissonInput
+        from .state_stepper import build_state_case
+
+        return build_state_case(workload, impl, platform, steps, seed)
     dt = workload.dt
     with _on(platform):
         bm.random.seed(seed)

@@ -1,4 +1,4 @@
-"""The benchmark workloads W1-W5 (DESIGN section 6). Plain data, no imports of JAX."""
+"""The benchmark workloads W1-W5 and W8 (DESIGN section 6). Plain data, no imports of JAX."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Workload:
         freq: rate of each input in Hz.
         dt: step in ms.
         batching: run the target in ``bm.BatchingMode``.
+        api: ``"classic"`` (``bp.dyn.PoissonInput``) or ``"state"`` (``brainpy.state.PoissonInput``, W8).
     """
 
     id: str
@@ -27,6 +28,7 @@ class Workload:
     freq: float
     dt: float = 0.1
     batching: bool = False
+    api: str = "classic"
 
     @property
     def elements(self) -> int:
@@ -35,7 +37,9 @@ class Workload:
 
     @property
     def p(self) -> float:
-        """Spike probability per input per step."""
+        """Spike probability per input per step (``brainpy.state``: the host's ``-expm1(-freq dt)``)."""
+        if self.api == "state":
+            return -math.expm1(-self.freq * self.dt / 1e3)
         return self.freq * self.dt / 1e3
 
     @property
@@ -58,6 +62,7 @@ def _table(platform: str, quick: bool) -> dict[str, Workload]:
             "W3": Workload("W3", (50_000,), 100, 5.0),
             "W4": Workload("W4", (8, 2_000), 1_000, 10.0, batching=True),
             "W5": Workload("W5", (100_000,), 1_000, 10.0),
+            "W8": Workload("W8", (10_000,), 1_000, 10.0, api="state"),
         }
     return {
         "W1": Workload("W1", (100_000,), 1_000, 10.0),
@@ -65,6 +70,7 @@ def _table(platform: str, quick: bool) -> dict[str, Workload]:
         "W3": Workload("W3", (1_000_000,), 100, 5.0),
         "W4": Workload("W4", (64, 10_000), 1_000, 10.0, batching=True),
         "W5": Workload("W5", (w5,), 1_000, 10.0),
+        "W8": Workload("W8", (100_000,), 1_000, 10.0, api="state"),
     }
 
 

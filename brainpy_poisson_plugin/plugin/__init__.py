@@ -10,8 +10,10 @@ BrainPy has no plugin loader of its own, so this sub-package ships one:
   it runs the loader when ``brainpy`` finishes importing.
 - :mod:`.hooks` - this package's own hook implementations (the module named by the
   ``poisson`` entry point).
-- :mod:`.swap` - applying / reverting component overrides; ``activate()``,
-  ``deactivate()``, ``swapped()``, ``is_active()``, ``status()``.
+- :mod:`.ledger` - applying / reverting any plugin's component overrides, exactly.
+- :mod:`.swap` - this plugin's swap of the ``PoissonInput`` names (classic and
+  ``brainpy.state``); ``activate()``, ``deactivate()``, ``swapped()``, ``is_active()``.
+- :mod:`.swap_status` - why the swap is in its state: ``record_reason()``, ``status()``.
 - :mod:`.version_gate` - the BrainPy versions the swap is tested on, and the
   ``BRAINPY_POISSON_PLUGIN`` switch.
 - :mod:`._warnings` - the warning classes (:class:`BrainPyPluginWarning`,

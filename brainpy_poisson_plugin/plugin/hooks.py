@@ -35,7 +35,10 @@ def brainpy_plugin_info() -> PluginInfo:
         version=_version(),
         supported_host=SUPPORTED_BRAINPY_TEXT,
         api_version=HOOKSPEC_API_VERSION,
-        description="exact fused PoissonInput (bp.dyn.PoissonInput, bp.synapses.PoissonInput)",
+        description=(
+            "exact fused PoissonInput (bp.dyn.PoissonInput, bp.synapses.PoissonInput, "
+            "brainpy.state.PoissonInput / poisson_input)"
+        ),
     )
 
 
@@ -51,12 +54,12 @@ def brainpy_component_overrides(host_version: str) -> dict[str, Any]:
 
     decision = version_gate.decide(host_version)
     if not decision.allowed:
-        swap._note(decision.reason, decision)
+        swap.record_reason(decision.reason, decision)
         return {}
     try:
         overrides = swap.overrides()
     except Exception as exc:
-        swap._note(f"not active: the plugin's class could not be imported ({type(exc).__name__}: {exc})", decision)
+        swap.record_reason(f"not active: the plugin's class could not be imported ({type(exc).__name__}: {exc})", decision)
         raise
-    swap._note(f"active: {decision.reason}", decision)
+    swap.record_reason(f"active: {decision.reason}", decision)
     return overrides

@@ -1,25 +1,25 @@
-"""Rebinding BrainPy's public names to plugin objects, reversibly.
+"""This plugin's swap: BrainPy's ``PoissonInput`` names rebound to the plugin's, reversibly.
 
-Two layers:
+Public API: :func:`activate`, :func:`deactivate`, :func:`swapped`, :func:`is_active` and
+:func:`status` (the last from :mod:`.swap_status`, which also holds
+:func:`record_reason`). The generic machinery lives in :mod:`.ledger`; its functions are
+re-exported here for callers of the old single module.
 
-- A generic ledger (:func:`apply_overrides` / :func:`revert_overrides`) used by the plugin
-  manager for any plugin's ``brainpy_component_overrides``: it remembers, per dotted name,
-  exactly what was there before (including *nothing*), so reverting restores the host's
-  objects identically and deletes names that did not exist.
-- This plugin's swap of ``PoissonInput``: :func:`activate`, :func:`deactivate`,
-  :func:`swapped`, :func:`is_active`, :func:`status`.
+Names rebound (where the installed BrainPy has them):
 
-Names rebound by the swap (where present): ``brainpy.dyn.PoissonInput``,
-``brainpy.dyn.projections.PoissonInput``, ``brainpy.synapses.PoissonInput`` (BrainPy 2.3-2.4
-models spell it so). The last one is never a real attribute of the host module: BrainPy
-2.6 serves it from a deprecation ``__getattr__`` on ``brainpy.synapses`` (with a
-``DeprecationWarning``), BrainPy 2.7+ dropped it. The swap binds the name in the module's
-``__dict__``, which shadows a module ``__getattr__``; :func:`deactivate` deletes it again,
-so the host's ``__getattr__`` answers exactly as before (or the name is absent again).
-The defining module (``brainpy.dyn.projections.inputs`` on 2.7+,
-``brainpy._src.dyn.projections.inputs`` on 2.6) is never modified, so the host's class
-stays reachable there (see
-:func:`brainpy_poisson_plugin.host.compat.original_poisson_input_class`).
+- the classic class (:mod:`brainpy_poisson_plugin.host.poisson_input`):
+  ``brainpy.dyn.PoissonInput``, ``brainpy.dyn.projections.PoissonInput``, and
+  ``brainpy.synapses.PoissonInput`` (BrainPy 2.3-2.4 models spell it so; BrainPy 2.6
+  serves it from a deprecation ``__getattr__``, 2.7+ dropped it: the swap binds it in the
+  module's ``__dict__`` and :func:`deactivate` deletes it again);
+- the brainstate-based API (:mod:`brainpy_poisson_plugin.host.state_inputs`):
+  ``brainpy.state.PoissonInput`` and ``brainpy.state.poisson_input`` (BrainPy 2.8 and
+  2.9), and on 2.8 also the same names on the ``brainpy_state`` package that serves
+  ``brainpy.state`` (when it is imported).
+
+The defining modules (``brainpy.dyn.projections.inputs``, ``brainpy.state.inputs``,
+``brainpy_state._brainpy.inputs``, ...) are never modified, so the host's objects stay
+reachable there (:mod:`brainpy_poisson_plugin.host.compat`).
 """
 
 from __future__ import annotations
@@ -28,204 +28,175 @@ import contextlib
 import dataclasses
 import importlib
 import sys
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from .ledger import (
+    ABSENT,
+    OverrideError,
+    applied_overrides,
+    apply_overrides,
+    bound,
+    owners_of,
+    resolved,
+    revert_overrides,
+)
+from .swap_status import SwapStatus, record_reason, status
+
+# OverrideError, apply_overrides, revert_overrides, applied_overrides (from .ledger) and
+# SwapStatus, record_reason, status (from .swap_status) are re-exported for callers of
+# the single module this used to be.
+
+__all__ = [
+    "OWNER",
+    "OverrideError",
+    "SwapStatus",
+    "SwapTarget",
+    "activate",
+    "applied_overrides",
+    "apply_overrides",
+    "deactivate",
+    "is_active",
+    "load_errors",
+    "overrides",
+    "plugin_class",
+    "plugin_object",
+    "record_reason",
+    "revert_overrides",
+    "status",
+    "swapped",
+    "target_names",
+    "targets",
+]
 
 #: Owner name used in the ledger for this plugin's own overrides.
 OWNER = "brainpy-poisson-plugin"
 
-_ABSENT = object()
-_lock = threading.RLock()
+_CLASSIC = "classic"
+_STATE = "state"
+
+#: (api, attribute) -> (plugin module, host-original getter in host.compat).
+_SOURCES: dict[tuple[str, str], tuple[str, str]] = {
+    (_CLASSIC, "PoissonInput"): ("brainpy_poisson_plugin.host.poisson_input", "original_poisson_input_class"),
+    (_STATE, "PoissonInput"): ("brainpy_poisson_plugin.host.state_inputs", "original_state_poisson_input_class"),
+    (_STATE, "poisson_input"): ("brainpy_poisson_plugin.host.state_inputs", "original_state_poisson_input"),
+}
+
+#: (api, attribute) -> the plugin's object, filled once, on first load.
+_objects: dict[tuple[str, str], Any] = {}
+#: (api, attribute) -> why the plugin's object could not be loaded.
+_load_errors: dict[tuple[str, str], str] = {}
 
 
-@dataclasses.dataclass
-class _Entry:
-    previous: Any  # the object that was bound before, or _ABSENT
-    replacement: Any
-    owner: str
+@dataclasses.dataclass(frozen=True)
+class SwapTarget:
+    """One host name the swap rebinds.
 
-
-#: dotted name -> what the ledger did there (insertion order = application order).
-_ledger: dict[str, _Entry] = {}
-
-#: Why the PoissonInput swap is in its current state (for status() / doctor).
-_last_reason: str | None = None
-_last_decision: Any = None
-
-
-class OverrideError(ValueError):
-    """A requested override cannot be applied (bad name, defining module, conflict)."""
-
-
-# --------------------------------------------------------------------------------------
-# Generic ledger
-# --------------------------------------------------------------------------------------
-
-
-def _split(name: str) -> tuple[Any, str]:
-    if not isinstance(name, str) or not name.startswith("brainpy.") or name.count(".") < 1:
-        raise OverrideError(f"override name must be a dotted name under 'brainpy.', got {name!r}")
-    modname, _, attr = name.rpartition(".")
-    if not attr.isidentifier():
-        raise OverrideError(f"override name {name!r} does not end in an identifier")
-    try:
-        module = importlib.import_module(modname)
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not applicable"
-        raise OverrideError(f"cannot override {name!r}: module {modname!r} is not importable ({exc})") from None
-    return module, attr
-
-
-def _current(name: str) -> Any:
-    """What the module itself binds at ``name`` (its ``__dict__``), or ``_ABSENT``."""
-    module, attr = _split(name)
-    return module.__dict__.get(attr, _ABSENT) if hasattr(module, "__dict__") else getattr(module, attr, _ABSENT)
-
-
-def _resolved(name: str) -> Any:
-    """What ``module.attr`` answers: the ``__dict__`` entry, else the module's ``__getattr__``.
-
-    A module ``__getattr__`` (PEP 562) is how BrainPy 2.6 serves deprecated aliases such
-    as ``brainpy.synapses.PoissonInput``; its deprecation warning is suppressed here.
-    Returns ``_ABSENT`` when neither answers.
+    Attributes:
+        name: the dotted host name, e.g. ``"brainpy.state.poisson_input"``.
+        api: ``"classic"`` (``bp.dyn``) or ``"state"`` (``brainpy.state``).
+        attr: ``"PoissonInput"`` or ``"poisson_input"``.
     """
-    import warnings
 
-    module, attr = _split(name)
-    obj = module.__dict__.get(attr, _ABSENT)
-    if obj is not _ABSENT:
-        return obj
-    hook = module.__dict__.get("__getattr__")
-    if not callable(hook):
-        return _ABSENT
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return hook(attr)
-        except AttributeError:
-            return _ABSENT
-        except Exception:  # noqa: BLE001 - a broken host hook: report it as "other", never raise
-            return None
+    name: str
+    api: str
+    attr: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(api, attr)``: which plugin object replaces the host's here."""
+        return (self.api, self.attr)
 
 
-def apply_overrides(overrides: Mapping[str, Any], owner: str) -> dict[str, str]:
-    """Rebind each dotted name in ``overrides`` to its object, remembering what was there.
+def plugin_object(api: str, attr: str) -> Any:
+    """The plugin's replacement for ``(api, attr)``, imported on first use and kept.
 
-    Returns ``{name: problem}`` for the names that were not applied (an empty dict when
-    everything was applied). Never raises for a bad entry: the caller reports the
-    problems. Re-applying the same object is a no-op; a name already overridden by a
-    different owner is left alone (first owner wins) and reported.
+    Raises ``ImportError`` (or what the import raised) when it cannot be loaded.
     """
-    problems: dict[str, str] = {}
-    with _lock:
-        for name, obj in overrides.items():
-            try:
-                module, attr = _split(name)
-            except OverrideError as exc:
-                problems[str(name)] = str(exc)
-                continue
-            current = module.__dict__.get(attr, _ABSENT)
-            entry = _ledger.get(name)
-            if entry is not None:
-                if entry.replacement is obj:
-                    if current is not obj:  # someone rebound it meanwhile: take it back
-                        setattr(module, attr, obj)
-                    continue
-                if entry.owner != owner:
-                    problems[name] = f"already overridden by plugin {entry.owner!r}"
-                    continue
-                # Same owner, new object: keep the original 'previous'.
-                setattr(module, attr, obj)
-                entry.replacement = obj
-                continue
-            if current is not _ABSENT and getattr(current, "__module__", None) == module.__name__:
-                problems[name] = (
-                    f"refusing to rebind {name!r}: {module.__name__!r} defines it "
-                    "(only re-exported names may be overridden)"
-                )
-                continue
-            _ledger[name] = _Entry(previous=current, replacement=obj, owner=owner)
-            setattr(module, attr, obj)
-    return problems
-
-
-def revert_overrides(owner: str | None = None) -> list[str]:
-    """Restore what was bound before the overrides of ``owner`` (all owners if ``None``).
-
-    Names that were not in the module's ``__dict__`` before are deleted again (a name the
-    host serves from a module ``__getattr__``, like BrainPy 2.6's deprecated
-    ``brainpy.synapses.PoissonInput``, is then answered by that hook again). A name that
-    was rebound by someone else after the override is left as it is (and forgotten).
-    Returns the names restored.
-    """
-    restored: list[str] = []
-    with _lock:
-        for name in reversed(list(_ledger)):
-            entry = _ledger[name]
-            if owner is not None and entry.owner != owner:
-                continue
-            del _ledger[name]
-            modname, _, attr = name.rpartition(".")
-            module = sys.modules.get(modname)
-            if module is None:
-                continue
-            if module.__dict__.get(attr, _ABSENT) is not entry.replacement:
-                continue
-            if entry.previous is _ABSENT:
-                with contextlib.suppress(AttributeError):
-                    delattr(module, attr)
-            else:
-                setattr(module, attr, entry.previous)
-            restored.append(name)
-    return restored
-
-
-def applied_overrides() -> dict[str, tuple[str, Any]]:
-    """``{dotted name: (owner, replacement)}`` for every override currently recorded."""
-    with _lock:
-        return {name: (e.owner, e.replacement) for name, e in _ledger.items()}
-
-
-# --------------------------------------------------------------------------------------
-# The PoissonInput swap
-# --------------------------------------------------------------------------------------
+    key = (api, attr)
+    obj = _objects.get(key)
+    if obj is None:
+        module_name, _ = _SOURCES[key]
+        obj = getattr(importlib.import_module(module_name), attr)
+        _objects[key] = obj
+    return obj
 
 
 def plugin_class() -> type:
-    """The plugin's ``PoissonInput`` (imports BrainPy and JAX)."""
-    from brainpy_poisson_plugin.host.poisson_input import PoissonInput
+    """The plugin's classic ``PoissonInput`` (imports BrainPy and JAX)."""
+    cls: type = plugin_object(_CLASSIC, "PoissonInput")
+    return cls
 
-    return PoissonInput
+
+def host_object(api: str, attr: str) -> Any:
+    """The host's own object for ``(api, attr)``, read from its defining module."""
+    from brainpy_poisson_plugin.host import compat
+
+    getter: Callable[[], Any] = getattr(compat, _SOURCES[(api, attr)][1])
+    return getter()
+
+
+def _module_binds(modname: str, attr: str) -> bool:
+    module = sys.modules.get(modname)
+    return module is not None and attr in vars(module)
+
+
+def _state_modules() -> list[str]:
+    """The public brainpy.state modules of this host that are imported now."""
+    if "brainpy" not in sys.modules:
+        return []
+    from brainpy_poisson_plugin.host import compat
+
+    if not compat.has_state_api():  # imports brainpy.state where it exists
+        return []
+    return [m for m in compat.STATE_PUBLIC_MODULES if m in sys.modules]
+
+
+def targets() -> list[SwapTarget]:
+    """The host names the swap rebinds on the installed (and imported) BrainPy."""
+    found = [SwapTarget("brainpy.dyn.PoissonInput", _CLASSIC, "PoissonInput")]
+    with contextlib.suppress(Exception):  # an old or broken host: just fewer names
+        importlib.import_module("brainpy.dyn.projections")
+    if _module_binds("brainpy.dyn.projections", "PoissonInput"):
+        found.append(SwapTarget("brainpy.dyn.projections.PoissonInput", _CLASSIC, "PoissonInput"))
+    found.append(SwapTarget("brainpy.synapses.PoissonInput", _CLASSIC, "PoissonInput"))
+    for modname in _state_modules():
+        for attr in ("PoissonInput", "poisson_input"):
+            if _module_binds(modname, attr):
+                found.append(SwapTarget(f"{modname}.{attr}", _STATE, attr))
+    return found
 
 
 def target_names() -> list[str]:
-    """The host names the swap rebinds on the installed BrainPy."""
-    names = ["brainpy.dyn.PoissonInput"]
-    try:
-        projections = importlib.import_module("brainpy.dyn.projections")
-    except Exception:  # noqa: BLE001
-        projections = None
-    if projections is not None and "PoissonInput" in projections.__dict__:
-        names.append("brainpy.dyn.projections.PoissonInput")
-    names.append("brainpy.synapses.PoissonInput")
-    return names
+    """The dotted host names the swap rebinds on the installed BrainPy."""
+    return [t.name for t in targets()]
+
+
+def load_errors() -> dict[str, str]:
+    """``{"api.attr": error}`` for plugin objects that failed to load (their names stay the host's)."""
+    return {f"{api}.{attr}": err for (api, attr), err in _load_errors.items()}
 
 
 def overrides() -> dict[str, Any]:
-    """This plugin's component overrides: every target name -> the plugin's class."""
-    cls = plugin_class()
-    return {name: cls for name in target_names()}
+    """This plugin's component overrides: every target name -> the plugin's object.
 
-
-def _note(reason: str, decision: Any = None) -> None:
-    global _last_reason, _last_decision
-    _last_reason = reason
-    if decision is not None:
-        _last_decision = decision
+    A brainpy.state object that fails to load is left out (its names keep the host's
+    objects; :func:`load_errors` and :func:`status` say why); the classic class failing
+    to load raises, as before.
+    """
+    out: dict[str, Any] = {}
+    for target in targets():
+        try:
+            out[target.name] = plugin_object(*target.key)
+        except Exception as exc:
+            if target.api == _CLASSIC:
+                raise
+            _load_errors[target.key] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def activate(*, force: bool = False, owner: str = OWNER) -> bool:
-    """Make ``bp.dyn.PoissonInput`` (and the other target names) the plugin's class.
+    """Make ``bp.dyn.PoissonInput``, ``brainpy.state.PoissonInput`` etc. the plugin's objects.
 
     Honours the version gate and ``BRAINPY_POISSON_PLUGIN`` unless ``force=True``.
     Returns whether the swap is active afterwards; :func:`status` says why not.
@@ -235,7 +206,7 @@ def activate(*, force: bool = False, owner: str = OWNER) -> bool:
     if not force:
         decision = version_gate.decide()
         if not decision.allowed:
-            _note(decision.reason, decision)
+            record_reason(decision.reason, decision)
             return False
         reason = f"active: {decision.reason}"
     else:
@@ -243,9 +214,9 @@ def activate(*, force: bool = False, owner: str = OWNER) -> bool:
         reason = "active: activate(force=True)"
     problems = apply_overrides(overrides(), owner)
     if problems:
-        _note("; ".join(f"{k}: {v}" for k, v in problems.items()), decision)
+        record_reason("; ".join(f"{k}: {v}" for k, v in problems.items()), decision)
     else:
-        _note(reason, decision)
+        record_reason(reason, decision)
     return is_active()
 
 
@@ -254,14 +225,10 @@ def deactivate() -> list[str]:
 
     Returns the dotted names restored.
     """
-    cls = sys.modules.get("brainpy_poisson_plugin.host.poisson_input")
-    cls = getattr(cls, "PoissonInput", None)
     restored: list[str] = []
-    with _lock:
-        owners = {e.owner for e in _ledger.values() if cls is not None and e.replacement is cls}
-    for owner in sorted(owners):
+    for owner in sorted(owners_of(_objects.values())):
         restored += revert_overrides(owner)
-    _note("deactivated by deactivate()")
+    record_reason("deactivated by deactivate()")
     return restored
 
 
@@ -282,100 +249,39 @@ def swapped(*, force: bool = False) -> Iterator[bool]:
 
 
 def is_active() -> bool:
-    """Whether every target name currently resolves to the plugin's class."""
-    if "brainpy" not in sys.modules:
-        return False
-    mod = sys.modules.get("brainpy_poisson_plugin.host.poisson_input")
-    cls = getattr(mod, "PoissonInput", None)
-    if cls is None:
+    """Whether every target name currently binds the plugin's object (never imports the plugin)."""
+    if "brainpy" not in sys.modules or not _objects:
         return False
     try:
-        return all(_current(name) is cls for name in target_names())
+        return all(_objects.get(t.key, ABSENT) is bound(t.name) for t in targets())
     except OverrideError:
         return False
 
 
-@dataclasses.dataclass(frozen=True)
-class SwapStatus:
-    """Snapshot of the swap for ``status()`` and ``brainpy-poisson doctor``.
+def target_report() -> dict[str, str]:
+    """Dotted name -> ``"plugin"``, ``"host"``, ``"absent"`` or ``"other"``: what attribute access answers.
 
-    Attributes:
-        active: every target name resolves to the plugin's class.
-        reason: why the swap is (not) active, in one sentence.
-        deliberate: the swap is off because the user asked for it.
-        host_version: the BrainPy version checked by the gate.
-        supported: the supported BrainPy range.
-        switch: the normalised ``BRAINPY_POISSON_PLUGIN`` value.
-        targets: dotted name -> ``"plugin"``, ``"host"``, ``"absent"`` or ``"other"``: what
-            attribute access answers there, including a host module ``__getattr__`` (on
-            BrainPy 2.6 ``brainpy.synapses.PoissonInput`` is the host's deprecated alias).
+    Includes names a host module ``__getattr__`` serves (on BrainPy 2.6
+    ``brainpy.synapses.PoissonInput`` is the host's deprecated alias: ``"host"``).
     """
-
-    active: bool
-    reason: str
-    deliberate: bool
-    host_version: str | None
-    supported: str
-    switch: str
-    targets: dict[str, str]
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of this status (for ``doctor --json``)."""
-        return dataclasses.asdict(self)
-
-
-def status() -> SwapStatus:
-    """Explain whether the swap is active, and why (or why not)."""
-    from .. import switches
-    from . import version_gate
-
-    active = is_active()
-    targets: dict[str, str] = {}
-    deliberate = False
-    if "brainpy" in sys.modules:
-        mod = sys.modules.get("brainpy_poisson_plugin.host.poisson_input")
-        cls = getattr(mod, "PoissonInput", None)
+    report: dict[str, str] = {}
+    if "brainpy" not in sys.modules:
+        return report
+    for target in targets():
         try:
-            from brainpy_poisson_plugin.host.compat import original_poisson_input_class
-
-            original = original_poisson_input_class()
-        except Exception:  # noqa: BLE001
-            original = None
-        for name in target_names():
-            try:
-                obj = _resolved(name)  # includes aliases served by a module __getattr__
-            except OverrideError:
-                obj = _ABSENT
-            if obj is _ABSENT:
-                targets[name] = "absent"
-            elif cls is not None and obj is cls:
-                targets[name] = "plugin"
-            elif obj is original:
-                targets[name] = "host"
-            else:
-                targets[name] = "other"
-    decision = _last_decision if _last_decision is not None else version_gate.decide(warn=False)
-    if active:
-        reason = _last_reason or "active"
-    elif switches.get(switches.DISABLE_AUTOLOAD) and _last_reason is None:
-        reason = "plugin autoload disabled by BRAINPY_DISABLE_PLUGIN_AUTOLOAD=1"
-        deliberate = True
-    elif "brainpy" not in sys.modules:
-        reason = "brainpy has not been imported in this process"
-    elif _last_reason is not None:
-        reason = _last_reason
-        if reason.startswith("active:"):  # allowed, yet some name is not the plugin's class now
-            elsewhere = ", ".join(f"{n} is {w}" for n, w in targets.items() if w != "plugin")
-            reason = f"not active although allowed ({reason[len('active: '):]}): {elsewhere}"
-        deliberate = bool(getattr(decision, "deliberate", False)) or reason.startswith("deactivated")
-    else:
-        reason = "the plugin loader has not run (is the autoload .pth hook installed?)"
-    return SwapStatus(
-        active=active,
-        reason=reason,
-        deliberate=deliberate,
-        host_version=getattr(decision, "host_version", None),
-        supported=version_gate.SUPPORTED_BRAINPY_TEXT,
-        switch=version_gate.switch(),
-        targets=targets,
-    )
+            obj = resolved(target.name)
+        except OverrideError:
+            obj = ABSENT
+        try:
+            original = host_object(*target.key)
+        except Exception:  # noqa: BLE001 - the host lacks it: nothing is "host" then
+            original = ABSENT
+        if obj is ABSENT:
+            report[target.name] = "absent"
+        elif obj is _objects.get(target.key, ABSENT):
+            report[target.name] = "plugin"
+        elif obj is original:
+            report[target.name] = "host"
+        else:
+            report[target.name] = "other"
+    return report
