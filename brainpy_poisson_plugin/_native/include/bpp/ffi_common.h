@@ -104,11 +104,10 @@ inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(f
                    dtype_name(increments.element_type()) + dims_str(id));
   }
   const auto ld = layout.dimensions();
-  if (layout.element_type() != ffi::DataType::S32 || ld.size() != 2 || ld[0] != 2 ||
-      ld[1] != static_cast<int64_t>(tdims.size())) {
-    return invalid(std::string("layout must be int32[2, rank] = int32[2, ") +
-                   std::to_string(tdims.size()) + "], got " + dtype_name(layout.element_type()) +
-                   dims_str(ld));
+  const bool layout_dtype_ok = layout.element_type() == ffi::DataType::U32 || layout.element_type() == ffi::DataType::S32;
+  if (!layout_dtype_ok || ld.size() != 2 || ld[0] != 2 || ld[1] != static_cast<int64_t>(tdims.size())) {
+    return invalid(std::string("layout must be uint32[2, rank] (or int32[2, rank]) = uint32[2, ") +
+                   std::to_string(tdims.size()) + "], got " + dtype_name(layout.element_type()) + dims_str(ld));
   }
   shape->rank = static_cast<int>(tdims.size());
   shape->num_elements = 1;
@@ -130,7 +129,7 @@ inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(f
       .Arg<::xla::ffi::AnyBuffer>()     /* key u32[2] */                          \
       .Arg<::xla::ffi::AnyBuffer>()     /* thresholds u32[L, 2] */                \
       .Arg<::xla::ffi::AnyBuffer>()     /* increments C[L + 1] */                 \
-      .Arg<::xla::ffi::AnyBuffer>()     /* layout i32[2, rank] */                 \
+      .Arg<::xla::ffi::AnyBuffer>()     /* layout u32[2, rank] (or i32) */                 \
       .Ret<::xla::ffi::AnyBuffer>()     /* result (aliases target) */
 
 #endif  // BPP_FFI_COMMON_H_
