@@ -16,8 +16,8 @@
 #
 # Steps and their limits (420 s in all, under the 8 minutes asked of it and the 10 minutes
 # one command may run):
-#   env        10 s  versions, nvidia-smi                         -> env.log
-#   wheels     20 s  carried wheels (.whl/ or $BPP_WHEELS) into a private folder
+#   env        20 s  versions, nvidia-smi                         -> env.log
+#   wheels     15 s  carried wheels (.whl/ or $BPP_WHEELS) into a private folder
 #   build     130 s  pip install --no-build-isolation --no-deps, CUDA forced on -> build.log
 #   tests     140 s  tests/test_gpu.py: ffi_call vs the numpy oracle and the CPU custom call,
 #                    poisson_add impl auto/fused f16/bf16/f32/f64 vs the reference on the
@@ -25,7 +25,7 @@
 #                    PoissonInput in a BrainPy loop, bad layout fails  -> pytest.log
 #   memcheck   45 s  compute-sanitizer --tool memcheck on a direct launch (both table
 #                    paths, a strided block, indices past 2^32)       -> memcheck.log
-#   bench      75 s  W5 at 10^8 f32: ns/neuron, copy-bandwidth and integer-throughput
+#   bench      70 s  W5 at 10^8 f32: ns/neuron, copy-bandwidth and integer-throughput
 #                    bounds measured/derived in the same run; 10^7 vs a host-like step and
 #                    the host's PoissonInput             -> gpu_bench.json, gpu_bench.log
 # Exit status: 0 when build, tests and bench passed and memcheck found nothing (memcheck
@@ -97,7 +97,7 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 # no third-party (or this package's) pytest plugins
 
 # ---- env ------------------------------------------------------------------------------
-step env 10 "$OUT/env.log" bash -c "
+step env 20 "$OUT/env.log" bash -c "
   set -x; uname -a; nproc; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv
   command -v nvcc cmake ninja compute-sanitizer; nvcc --version | tail -2
   $PY -c 'import sys, jax, jaxlib, numpy; print(sys.version); print(jax.__version__, jaxlib.__version__, numpy.__version__); print(jax.devices())'
@@ -105,7 +105,7 @@ step env 10 "$OUT/env.log" bash -c "
 
 # ---- carried wheels -------------------------------------------------------------------
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  step wheels 20 "$OUT/wheels.log" "$PY" -m pip install --no-index --no-deps --no-compile --no-cache-dir \
+  step wheels 15 "$OUT/wheels.log" "$PY" -m pip install --no-index --no-deps --no-compile --no-cache-dir \
     --target "$WORK/deps" "$WHEELS"/*.whl
   export PYTHONPATH="$WORK/deps${PYTHONPATH:+:$PYTHONPATH}"
 else
@@ -138,7 +138,7 @@ step memcheck 45 "$OUT/memcheck.log" bash -c "
 "
 
 # ---- bench ----------------------------------------------------------------------------
-step bench 75 "$OUT/gpu_bench.log" bash -c "cd '$WORK' && '$PY' '$REPO/benchmarks/gpu/gpu_bench.py' '$OUT'"
+step bench 70 "$OUT/gpu_bench.log" bash -c "cd '$WORK' && '$PY' '$REPO/benchmarks/gpu/gpu_bench.py' '$OUT'"
 
 log "done"
 write_summary

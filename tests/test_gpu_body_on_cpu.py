@@ -15,10 +15,10 @@ import ctypes
 
 import numpy as np
 import pytest
-
 from bits import assert_same_bits
-from brainpy_poisson_plugin.ops import native
 from test_native_kernel import binomial_thresholds, make_case, np_poisson_add, rows
+
+from brainpy_poisson_plugin.ops import native
 
 _PATH = native.library_paths()["cpu"]
 if _PATH is None:

@@ -13,8 +13,16 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
-
 from bits import assert_same_bits  # noqa: E402
+from test_native_kernel import (  # noqa: E402
+    LARGE_BLOCKS,
+    kernel,
+    make_case,
+    np_global_index,
+    np_poisson_add,
+    rows,
+)
+
 from brainpy_poisson_plugin import poisson_add  # noqa: E402
 from brainpy_poisson_plugin.ops import native  # noqa: E402
 from brainpy_poisson_plugin.ops.primitive import (  # noqa: E402
@@ -24,8 +32,10 @@ from brainpy_poisson_plugin.ops.primitive import (  # noqa: E402
     layout_with_origin,
     unsharded_layout,
 )
-from brainpy_poisson_plugin.sampling.reference import global_flat_index, reference_poisson_add  # noqa: E402
-from test_native_kernel import LARGE_BLOCKS, kernel, make_case, np_global_index, np_poisson_add, rows  # noqa: E402
+from brainpy_poisson_plugin.sampling.reference import (  # noqa: E402
+    global_flat_index,
+    reference_poisson_add,
+)
 
 
 @pytest.fixture(autouse=True)

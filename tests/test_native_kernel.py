@@ -20,11 +20,10 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
+from bits import assert_same_bits  # noqa: E402
 
 from brainpy_poisson_plugin.ops import native  # noqa: E402
 from brainpy_poisson_plugin.ops._jax_compat import jax_ffi, threefry_2x32  # noqa: E402
-
-from bits import assert_same_bits  # noqa: E402
 
 U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 

@@ -15,13 +15,13 @@
 
 namespace {
 
-#define CHECK(x)                                                                        \
-  do {                                                                                  \
-    cudaError_t e_ = (x);                                                               \
-    if (e_ != cudaSuccess) {                                                            \
+#define CHECK(x)                                                                              \
+  do {                                                                                        \
+    cudaError_t e_ = (x);                                                                     \
+    if (e_ != cudaSuccess) {                                                                  \
       std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                     \
-    }                                                                                   \
+      std::exit(2);                                                                           \
+    }                                                                                         \
   } while (0)
 
 template <typename T>
@@ -68,7 +68,7 @@ int run_case(std::vector<int64_t> local, std::vector<uint32_t> origin, std::vect
   for (int d = 0; d < bpp::kMaxInputRank; ++d) a.local[d] = d < rank ? local[d] : 1;
   const size_t smem = sizeof(uint64_t) * L + sizeof(float) * (L + 1);
   ffi::Error err = smem <= bpp::kMaxDynamicSmem ? bpp::launch_variant<float, true>(nullptr, a, smem)
-                                                 : bpp::launch_variant<float, false>(nullptr, a, 0);
+                                                : bpp::launch_variant<float, false>(nullptr, a, 0);
   if (err.failure()) {
     std::fprintf(stderr, "launch failed\n");
     return 1;
@@ -96,9 +96,9 @@ int run_case(std::vector<int64_t> local, std::vector<uint32_t> origin, std::vect
 
 int main() {
   int bad = 0;
-  bad += run_case({100003}, {0}, {100003}, 21);                       // flat, shared table
-  bad += run_case({100003}, {0}, {100003}, 7000);                     // flat, global table
-  bad += run_case({40, 1000}, {0, 1000}, {40, 3001}, 21);             // strided block
+  bad += run_case({100003}, {0}, {100003}, 21);                        // flat, shared table
+  bad += run_case({100003}, {0}, {100003}, 7000);                      // flat, global table
+  bad += run_case({40, 1000}, {0, 1000}, {40, 3001}, 21);              // strided block
   bad += run_case({2, 3000}, {1, 2147480000u}, {3, 2147483648u}, 40);  // indices past 2^32
   std::printf("%s\n", bad == 0 ? "ALL MATCH" : "MISMATCH");
   return bad == 0 ? 0 : 1;

@@ -80,8 +80,8 @@ ffi::Error poisson_add_cpu(
 #endif
   CallShape shape;
   ffi::AnyBuffer& res = *out;
-  if (ffi::Error e = check_operands("CPU", cpu_dtype_supported, target, key, thresholds, increments,
-                                    layout, res, &shape);
+  if (ffi::Error e =
+          check_operands("CPU", cpu_dtype_supported, target, key, thresholds, increments, layout, res, &shape);
       e.failure()) {
     return e;
   }
@@ -90,8 +90,7 @@ ffi::Error poisson_add_cpu(
       return poisson_add_typed<float>(pool, shape, target, key, thresholds, increments, layout, res);
     case ffi::DataType::F64:
       return poisson_add_typed<double>(pool, shape, target, key, thresholds, increments, layout, res);
-    default:
-      return invalid(std::string("the CPU kernel does not support target dtype ") + dtype_name(shape.dtype));
+    default: return invalid(std::string("the CPU kernel does not support target dtype ") + dtype_name(shape.dtype));
   }
 }
 
@@ -106,5 +105,4 @@ extern "C" BPP_EXPORT XLA_FFI_Error* BppPoissonAddCpu(XLA_FFI_CallFrame* call_fr
 #define BPP_CPU_BINDING ffi::Ffi::Bind()
 #endif
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(BppPoissonAddCpu, bpp::poisson_add_cpu,
-                              BPP_POISSON_ADD_OPERANDS(BPP_CPU_BINDING));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BppPoissonAddCpu, bpp::poisson_add_cpu, BPP_POISSON_ADD_OPERANDS(BPP_CPU_BINDING));

@@ -22,9 +22,8 @@ namespace {
 //! One emulated launch of ``grid`` blocks of ``block`` threads. Returns nullptr, or the
 //! message the kernel would abort with.
 template <typename T>
-const char* emulate(const T* in, T* out, int rank, const int64_t* local, const uint32_t* layout,
-                    const uint32_t* key, const uint32_t* rows, uint32_t L, const T* increments, int64_t grid,
-                    int64_t block, bool staged) {
+const char* emulate(const T* in, T* out, int rank, const int64_t* local, const uint32_t* layout, const uint32_t* key,
+                    const uint32_t* rows, uint32_t L, const T* increments, int64_t grid, int64_t block, bool staged) {
   int64_t n = 1;
   for (int d = 0; d < rank; ++d) n *= local[d];
   const int64_t step = grid * block;
@@ -72,15 +71,15 @@ const char* emulate(const T* in, T* out, int rank, const int64_t* local, const u
 //! ``dtype``: 0 float32, 1 float64. ``layout``: uint32[2, rank] (origin, global dims).
 //! Returns 0 on success; otherwise 1 and the kernel's abort message in ``msg``.
 extern "C" BPP_EMULATION_EXPORT int BppEmulateCudaGrid(int dtype, const void* in, void* out, int rank,
-                                                        const int64_t* local, const uint32_t* layout,
-                                                        const uint32_t* key, const uint32_t* rows, uint32_t L,
-                                                        const void* increments, int64_t grid, int64_t block,
-                                                        int staged, const char** msg) {
-  const char* err =
-      dtype == 0 ? emulate(static_cast<const float*>(in), static_cast<float*>(out), rank, local, layout, key, rows, L,
-                           static_cast<const float*>(increments), grid, block, staged != 0)
-                 : emulate(static_cast<const double*>(in), static_cast<double*>(out), rank, local, layout, key, rows,
-                           L, static_cast<const double*>(increments), grid, block, staged != 0);
+                                                       const int64_t* local, const uint32_t* layout,
+                                                       const uint32_t* key, const uint32_t* rows, uint32_t L,
+                                                       const void* increments, int64_t grid, int64_t block, int staged,
+                                                       const char** msg) {
+  const char* err = dtype == 0
+                        ? emulate(static_cast<const float*>(in), static_cast<float*>(out), rank, local, layout, key,
+                                  rows, L, static_cast<const float*>(increments), grid, block, staged != 0)
+                        : emulate(static_cast<const double*>(in), static_cast<double*>(out), rank, local, layout, key,
+                                  rows, L, static_cast<const double*>(increments), grid, block, staged != 0);
   if (msg != nullptr) *msg = err;
   return err == nullptr ? 0 : 1;
 }

@@ -112,8 +112,8 @@ __global__ void __launch_bounds__(kThreads) poisson_add_kernel(const KernelArgs<
   if (kShared) {
     grid_stride_elements(in, out, a.n, key[0], key[1], lay, st, s_tab, L, s_inc, first, step);
   } else {
-    grid_stride_elements(in, out, a.n, key[0], key[1], lay, st, RowTable{a.thresholds}, L,
-                         ReadOnly<C>{a.increments}, first, step);
+    grid_stride_elements(in, out, a.n, key[0], key[1], lay, st, RowTable{a.thresholds}, L, ReadOnly<C>{a.increments},
+                         first, step);
   }
 }
 
@@ -215,16 +215,12 @@ ffi::Error poisson_add_cuda(cudaStream_t stream, ffi::AnyBuffer target, ffi::Any
     return e;
   }
   switch (shape.dtype) {
-    case ffi::DataType::F16:
-      return launch<__half>(stream, shape, target, key, thresholds, increments, layout, res);
+    case ffi::DataType::F16: return launch<__half>(stream, shape, target, key, thresholds, increments, layout, res);
     case ffi::DataType::BF16:
       return launch<__nv_bfloat16>(stream, shape, target, key, thresholds, increments, layout, res);
-    case ffi::DataType::F32:
-      return launch<float>(stream, shape, target, key, thresholds, increments, layout, res);
-    case ffi::DataType::F64:
-      return launch<double>(stream, shape, target, key, thresholds, increments, layout, res);
-    default:
-      return invalid(std::string("the CUDA kernel does not support target dtype ") + dtype_name(shape.dtype));
+    case ffi::DataType::F32: return launch<float>(stream, shape, target, key, thresholds, increments, layout, res);
+    case ffi::DataType::F64: return launch<double>(stream, shape, target, key, thresholds, increments, layout, res);
+    default: return invalid(std::string("the CUDA kernel does not support target dtype ") + dtype_name(shape.dtype));
   }
 }
 

@@ -24,14 +24,14 @@ import warnings
 from pathlib import Path
 
 __all__ = [
-    "TARGET_NAME",
     "ENV_DISABLE",
-    "load",
+    "TARGET_NAME",
     "available",
-    "registered_targets",
-    "library_paths",
-    "load_error",
     "cuda_device_problem",
+    "library_paths",
+    "load",
+    "load_error",
+    "registered_targets",
 ]
 
 #: Name of the FFI custom-call target, on every platform.

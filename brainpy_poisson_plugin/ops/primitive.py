@@ -26,16 +26,16 @@ except ImportError:  # pragma: no cover
     from jax.core import Primitive  # type: ignore[no-redef]
 
 __all__ = [
-    "poisson_add_p",
-    "bind",
     "LAYOUT_DTYPE",
     "MAX_DIMENSION",
     "MAX_ELEMENTS",
-    "check_layout_shape",
-    "unsharded_layout",
+    "bind",
     "block_layout",
-    "layout_with_origin",
+    "check_layout_shape",
     "layout_with_leading_dim",
+    "layout_with_origin",
+    "poisson_add_p",
+    "unsharded_layout",
 ]
 
 #: The primitive. ``impl`` is ``"auto"``, ``"fused"`` or ``"reference"``.

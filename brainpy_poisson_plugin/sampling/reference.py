@@ -17,10 +17,9 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
-
 from jax.extend.random import threefry_2x32
 
-__all__ = ["global_flat_index", "element_words", "count_indices", "reference_poisson_add", "compute_dtype"]
+__all__ = ["compute_dtype", "count_indices", "element_words", "global_flat_index", "reference_poisson_add"]
 
 
 def compute_dtype(dtype) -> jnp.dtype:
@@ -115,7 +114,7 @@ def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Ar
     le = at_most(t_hi[first], t_lo[first])
     low = jnp.where(le, jnp.int32(first + 1), jnp.int32(0))
     high = jnp.where(le, jnp.int32(length), jnp.int32(first))
-    for _ in range(int(math.ceil(math.log2(length + 1))) - 1):
+    for _ in range(math.ceil(math.log2(length + 1)) - 1):
         mid = (low + high) // 2
         safe = jnp.minimum(mid, length - 1)
         m_hi = t_hi[safe]

@@ -33,7 +33,7 @@ namespace {
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-constexpr int kLanes = 16;      //!< 32-bit lanes of the v4 path
+constexpr int kLanes = 16;  //!< 32-bit lanes of the v4 path
 typedef uint32_t VU32 __attribute__((vector_size(4 * kLanes)));
 typedef float VF32 __attribute__((vector_size(4 * kLanes)));
 
@@ -91,9 +91,7 @@ BPP_V4_INLINE void add_lanes(float* dst, const float* src, VU32 ib) {
 template <int N>
 struct RegisterAdd {
   VTable<N> inc;
-  BPP_V4_INLINE void load(const Plan& p) {
-    inc.load(static_cast<const uint32_t*>(p.inc), p.table_length + 1, 0u);
-  }
+  BPP_V4_INLINE void load(const Plan& p) { inc.load(static_cast<const uint32_t*>(p.inc), p.table_length + 1, 0u); }
   //! dst[k] = add_increment(src[k], inc[cnt[k]]).
   BPP_V4_INLINE void add(float* dst, const float* src, const uint32_t* BPP_RESTRICT cnt, int m) const {
     int k = 0;
@@ -136,7 +134,7 @@ struct SearchLookup {
       }
       VU32 probe = h(c);
       c -= reinterpret_cast<VU32>(probe < uh);  // true is all ones
-      probe = h(c);  // the first entry >= uh (2^32-1 padding past the middle words)
+      probe = h(c);                             // the first entry >= uh (2^32-1 padding past the middle words)
       const VU32 tie = reinterpret_cast<VU32>(probe == uh) | reinterpret_cast<VU32>(uh == 0u);
       const VU32 r = (c + base) | (tie & kSlowBit);
       vstore(cnt + k, r);
@@ -193,8 +191,8 @@ struct GuideCountLookup {
   //! fix-up visits just those. Written with intrinsics, so not inlined (GCC refuses to
   //! inline x86-64-v4 code into the generic template body; one call per block is noise).
   __attribute__((noinline)) BPP_TARGET_V4 uint32_t block(const uint32_t* BPP_RESTRICT y0,
-                                             const uint32_t* BPP_RESTRICT y1,
-                                             uint32_t* BPP_RESTRICT cnt) const {
+                                                         const uint32_t* BPP_RESTRICT y1,
+                                                         uint32_t* BPP_RESTRICT cnt) const {
     constexpr int kGroups = kBlock / kLanes;
     uint32_t flagged[kGroups];
     uint32_t any = 0;

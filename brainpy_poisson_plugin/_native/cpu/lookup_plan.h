@@ -28,9 +28,9 @@ struct Plan {
   uint32_t lin_count;     //!< #{j : 0 < H[j] < 2^32-1}, the middle hi words
   const uint32_t* lin_h;  //!< the middle hi words, padded with 2^32-1 to kMaxSearch + 1
   // guide lookup
-  int hshift;              //!< 32 - G
-  const uint32_t* guide;   //!< 2^G entries: bucket start | kSlowBit if crowded
-  const uint32_t* h;       //!< L hi words then two 2^32-1 entries
+  int hshift;             //!< 32 - G
+  const uint32_t* guide;  //!< 2^G entries: bucket start | kSlowBit if crowded
+  const uint32_t* h;      //!< L hi words then two 2^32-1 entries
   Layout layout;
   const void* in;
   void* out;
@@ -124,8 +124,8 @@ inline void build_count_guide(uint32_t L, bool f32, const uint32_t* ib, LookupTa
 //! thresholds), or success.
 template <typename T>
 ffi::Error build_plan(const CallShape& shape, const ffi::AnyBuffer& target, const ffi::AnyBuffer& key,
-                      const ffi::AnyBuffer& thresholds, const ffi::AnyBuffer& increments,
-                      const ffi::AnyBuffer& layout, ffi::AnyBuffer& out, LookupTables& tab, Plan& p) {
+                      const ffi::AnyBuffer& thresholds, const ffi::AnyBuffer& increments, const ffi::AnyBuffer& layout,
+                      ffi::AnyBuffer& out, LookupTables& tab, Plan& p) {
   const char* err = nullptr;
   if (layout.element_type() == ffi::DataType::U32) {
     const uint32_t* lay = static_cast<const uint32_t*>(layout.untyped_data());
@@ -166,8 +166,8 @@ ffi::Error build_plan(const CallShape& shape, const ffi::AnyBuffer& target, cons
   while (p.search_steps < p.search_count + 1) p.search_steps *= 2;
   if (p.lin_count > static_cast<uint32_t>(kMaxLinear)) build_guide(L, shape.num_elements, tab, p);
   if (use_count_guide(L)) {
-    build_count_guide(L, std::is_same<T, float>::value, static_cast<const uint32_t*>(increments.untyped_data()),
-                      tab, p);
+    build_count_guide(L, std::is_same<T, float>::value, static_cast<const uint32_t*>(increments.untyped_data()), tab,
+                      p);
   }
   p.in = target.untyped_data();
   p.out = out.untyped_data();

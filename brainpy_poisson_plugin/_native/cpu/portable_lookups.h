@@ -83,9 +83,15 @@ class CounterWalker {
         const uint32_t s = static_cast<uint32_t>(g0);
         const uint32_t st = static_cast<uint32_t>(inner_stride_);
         if (st == 1) {
-          for (int j = 0; j < run; ++j) { x0[k + j] = 0; x1[k + j] = s + static_cast<uint32_t>(j); }
+          for (int j = 0; j < run; ++j) {
+            x0[k + j] = 0;
+            x1[k + j] = s + static_cast<uint32_t>(j);
+          }
         } else {
-          for (int j = 0; j < run; ++j) { x0[k + j] = 0; x1[k + j] = s + static_cast<uint32_t>(j) * st; }
+          for (int j = 0; j < run; ++j) {
+            x0[k + j] = 0;
+            x1[k + j] = s + static_cast<uint32_t>(j) * st;
+          }
         }
       } else {
         for (int j = 0; j < run; ++j) {
@@ -122,8 +128,8 @@ class CounterWalker {
 //! the restrict-qualified parameters tell the vectoriser the table gather cannot alias
 //! the target (the in-place form reads and writes through one pointer).
 template <typename T>
-BPP_INLINE void add_block_inplace(T* BPP_RESTRICT dst, const T* BPP_RESTRICT inc,
-                                  const uint32_t* BPP_RESTRICT cnt, int m) {
+BPP_INLINE void add_block_inplace(T* BPP_RESTRICT dst, const T* BPP_RESTRICT inc, const uint32_t* BPP_RESTRICT cnt,
+                                  int m) {
   for (int k = 0; k < m; ++k) dst[k] = add_increment<T>(dst[k], inc[cnt[k]]);
 }
 template <typename T>

@@ -34,7 +34,10 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
   for (int64_t start = begin; start < end; start += kBlock) {
     const int m = static_cast<int>(std::min<int64_t>(kBlock, end - start));
     walker.fill(m, x0, x1);
-    for (int k = m; k < kBlock; ++k) { x0[k] = 0; x1[k] = 0; }
+    for (int k = m; k < kBlock; ++k) {
+      x0[k] = 0;
+      x1[k] = 0;
+    }
 
     for (int k = 0; k < kBlock; ++k) {
       uint32_t a = x0[k], b = x1[k];
@@ -78,10 +81,8 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
 //     (target_clones, the best picked at load time);
 //   - where supported, the AVX-512 ones (register search, tables of N entries), compiled
 //     for x86-64-v4 and picked at run time when the CPU has it.
-#define BPP_DEFINE_RUN_RANGE(NAME, TYPE, LOOKUP)                                   \
-  BPP_MULTIVERSION void NAME(const Plan& p, int64_t begin, int64_t end) {          \
-    run_range_impl<TYPE, LOOKUP>(p, begin, end);                                   \
-  }
+#define BPP_DEFINE_RUN_RANGE(NAME, TYPE, LOOKUP) \
+  BPP_MULTIVERSION void NAME(const Plan& p, int64_t begin, int64_t end) { run_range_impl<TYPE, LOOKUP>(p, begin, end); }
 BPP_DEFINE_RUN_RANGE(run_f32_lin8, float, LinearLookup<8>)
 BPP_DEFINE_RUN_RANGE(run_f32_lin16, float, LinearLookup<16>)
 BPP_DEFINE_RUN_RANGE(run_f32_lin32, float, LinearLookup<32>)

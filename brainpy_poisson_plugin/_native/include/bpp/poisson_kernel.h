@@ -283,7 +283,7 @@ BPP_HD const char* make_layout(int rank, const int64_t* local, const I* origin, 
 //! digit and of a wrap-around: computed once, so advancing a position by the step takes
 //! one add and one compare per collapsed dimension instead of a 64-bit division.
 struct LayoutStep {
-  int64_t digit[kMaxDims];  //!< the step's digit in dimension d (< size[d])
+  int64_t digit[kMaxDims];   //!< the step's digit in dimension d (< size[d])
   uint64_t delta[kMaxDims];  //!< digit[d] * stride[d]
   uint64_t wrap[kMaxDims];   //!< size[d] * stride[d]
 };
