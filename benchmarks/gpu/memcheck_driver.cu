@@ -9,6 +9,8 @@
 //        -o memcheck_driver benchmarks/gpu/memcheck_driver.cu
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "../../brainpy_poisson_plugin/_native/cuda_handler.cu"
