@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from brainpy_poisson_plugin.bench.workloads import WORKLOADS
 from brainpy_poisson_plugin.ops._jax_compat import jax_ffi
 from brainpy_poisson_plugin.sampling.tables import binomial_table
 
@@ -24,14 +25,9 @@ libs = {"before": sys.argv[1], "after": sys.argv[2]}
 for name, path in libs.items():
     lib = ctypes.cdll.LoadLibrary(path)
     jax_ffi.register_ffi_target(f"bpp_{name}", jax_ffi.pycapsule(lib.BppPoissonAddCpu), platform="cpu")
-W = {  # id: (elements, num_input, p), the workloads of DESIGN section 6
-    "W1": (100_000, 1000, 0.001),
-    "W2": (100_000, 10_000, 0.002),
-    "W3": (1_000_000, 100, 0.0005),
-    "W5": (10_000_000, 1000, 0.001),
-}
 for wl in sys.argv[3].split(","):
-    n, ni, p = W[wl]
+    w = WORKLOADS[wl]
+    n, ni, p = w.elements, w.num_input, w.p
     t = binomial_table(ni, p)
     th = jnp.asarray(t.words())
     inc = jnp.asarray((0.1 * (t.k0 + np.arange(t.size + 1))).astype(np.float32))
