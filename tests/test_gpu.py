@@ -1,5 +1,11 @@
 """The CUDA ``bpp_poisson_add`` kernel: bit-identical to the numpy oracle of the contract
-(tests/test_native_kernel.py) and to the CPU custom call, for f16, bf16, f32 and f64.
+(tests/test_native_kernel.py), to the CPU custom call and to the pure-JAX reference run on
+the GPU, for f16, bf16, f32 and f64; directly through ``ffi_call`` and through the product
+path (``poisson_add`` with ``impl="auto"``/``"fused"``, its lowering, vmap, grad, a traced
+``p``, 10^8 elements, more than 2**31 float16 elements, ``PoissonInput`` in a BrainPy loop).
+
+Bit identity is the contract's: the same bits for every non-NaN result, NaN where the
+reference has NaN (a GPU returns the canonical NaN, the CPU keeps payloads).
 
 Skipped (with the reason) where JAX has no CUDA device. Where it has one, a CUDA library
 that is missing or failed to load is a failure, not a skip. Run by benchmarks/gpu_check.sh.
@@ -14,10 +20,6 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
-
-from brainpy_poisson_plugin.ops import native  # noqa: E402
-from brainpy_poisson_plugin.ops._jax_compat import jax_ffi  # noqa: E402
-
 from test_native_kernel import (  # noqa: E402  (the oracle and helpers; tests/ is on sys.path)
     U64_MAX,
     _x64,
@@ -29,6 +31,9 @@ from test_native_kernel import (  # noqa: E402  (the oracle and helpers; tests/ 
     np_words,
     rows,
 )
+
+from brainpy_poisson_plugin.ops import native  # noqa: E402
+from brainpy_poisson_plugin.ops._jax_compat import jax_ffi  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
@@ -204,3 +209,181 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+# ---------------------------------------------------------------------------------------
+# The product path: poisson_add on GPU arrays, through the lowering
+# ---------------------------------------------------------------------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+
+from bits import assert_same_bits  # noqa: E402
+
+from brainpy_poisson_plugin import poisson_add  # noqa: E402
+from brainpy_poisson_plugin.ops import lowering  # noqa: E402
+from brainpy_poisson_plugin.sampling.reference import reference_poisson_add  # noqa: E402
+
+
+def _on_gpu(x):
+    return jax.device_put(x, GPU)
+
+
+def _key(i=0):
+    return _on_gpu(jnp.array([0x5EED + i, 0xC0DE], jnp.uint32))
+
+
+def _gpu_target(shape, dtype, seed=0):
+    return _on_gpu(jnp.asarray(np.random.default_rng(seed).standard_normal(shape).astype(_dtype(dtype))))
+
+
+def _fused_and_reference(fn, *args):
+    fused = jax.jit(lambda *a: fn("fused", *a))(*args)
+    ref = jax.jit(lambda *a: fn("reference", *a))(*args)
+    assert fused.devices() == {GPU} and ref.devices() == {GPU}
+    return np.asarray(fused), np.asarray(ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lowering_picks_the_cuda_kernel(dtype):
+    assert lowering.uses_fused("cuda", "auto", np.dtype(_dtype(dtype)))
+    with _x64() if dtype == "float64" else _nullcontext():
+        x = _gpu_target((1000,), dtype)
+        hlo = jax.jit(lambda x: poisson_add(x, _key(), 1000, 0.01, 0.5, impl="auto")).lower(x).as_text()
+        assert "bpp_poisson_add" in hlo
+
+
+@pytest.mark.parametrize("impl", ["auto", "fused"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_add_fused_equals_reference_on_gpu(dtype, impl):
+    with _x64() if dtype == "float64" else _nullcontext():
+        for shape, n, p in [((100_000,), 1000, 0.01), ((64, 1001), 10_000, 0.002), ((3, 5, 7), 100, 0.5)]:
+            x = _gpu_target(shape, dtype, seed=len(shape))
+            got = np.asarray(jax.jit(lambda x, n=n, p=p: poisson_add(x, _key(), n, p, 0.25, impl=impl))(x))
+            ref = np.asarray(jax.jit(lambda x, n=n, p=p: poisson_add(x, _key(), n, p, 0.25, impl="reference"))(x))
+            assert_same_bits(got, ref, f"{shape}")
+            assert not np.array_equal(np.asarray(x).astype(np.float32), got.astype(np.float32))
+
+
+def test_reference_on_gpu_equals_cuda_kernel_direct():
+    k0, t = TABLES["mean20"]
+    inc = _increments("float32", k0, t.size)
+    target = np.random.default_rng(4).standard_normal((257, 999)).astype(np.float32)
+    key = np.array([77, 88], np.uint32)
+    put = _on_gpu
+    ref = jax.jit(reference_poisson_add)(put(target), put(key), put(rows(t)), put(inc), put(layout_of(target.shape)))
+    assert ref.devices() == {GPU}
+    assert_same_bits(np.asarray(ref), call_on(GPU, target, key, t, inc))
+
+
+def test_vmap_grad_and_traced_p_on_gpu():
+    x = _gpu_target((8, 5000), "float32")
+    keys = _on_gpu(jnp.stack([jnp.array([i, 3], jnp.uint32) for i in range(8)]))
+
+    def batched(impl, x, keys):
+        return jax.vmap(lambda t, k: poisson_add(t, k, 1000, 0.01, 0.5, impl=impl))(x, keys)
+
+    assert_same_bits(*_fused_and_reference(batched, x, keys))
+
+    def swept(impl, x, ps):  # vmap over rates: a traced, batched p
+        return jax.vmap(lambda t, p: poisson_add(t, _key(), 1000, p, 0.5, impl=impl))(x, ps)
+
+    ps = _on_gpu(jnp.linspace(0.001, 0.04, 8, dtype=jnp.float32))
+    assert_same_bits(*_fused_and_reference(swept, x, ps))
+
+    def traced_p(impl, x, p):
+        return poisson_add(x, _key(), 1000, p, 0.5, impl=impl)
+
+    assert_same_bits(*_fused_and_reference(traced_p, x, _on_gpu(jnp.float32(0.013))))
+
+    def grad_w(impl, x, w):
+        return jax.grad(lambda w: jnp.sum(poisson_add(x, _key(), 1000, 0.01, w, impl=impl)))(w)
+
+    fused, ref = _fused_and_reference(grad_w, x, _on_gpu(jnp.float32(0.5)))
+    assert_same_bits(fused, ref)
+    assert float(fused) > 0  # d/dw sum = total count
+
+
+def test_bit_check_at_1e8_f32():
+    n = 10**8
+    x = _on_gpu(jnp.zeros((n,), jnp.float32))
+    fused = jax.jit(lambda x: poisson_add(x, _key(5), 1000, 0.001, 0.1, impl="fused"))(x)
+    ref = jax.jit(lambda x: poisson_add(x, _key(5), 1000, 0.001, 0.1, impl="reference"))(x)
+    same = jax.jit(lambda a, b: jnp.all((a == b) | (jnp.isnan(a) & jnp.isnan(b))))(fused, ref)
+    assert bool(same)
+    mean = float(jnp.mean(fused.astype(jnp.float64) if fused.dtype == jnp.float64 else fused)) / 0.1
+    assert abs(mean - 1.0) < 0.001  # Binomial(1000, 0.001): mean 1, sd of the mean 1e-4
+
+
+def _free_gpu_bytes():
+    stats = GPU.memory_stats() or {}
+    return stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0)
+
+
+def test_more_than_2_31_float16_elements():
+    """A 1-D f16 target of 2**31 + 2**20 elements (4.3 GB): the elements around 2**31 and
+    the last ones equal the reference computed on those blocks alone (block layouts), so
+    the kernel's 64-bit indices are checked where int32 arithmetic would wrap."""
+    n = 2**31 + 2**20
+    if _free_gpu_bytes() < 4 * n:
+        pytest.skip(f"needs {4 * n / 2**30:.0f} GiB of free GPU memory, have {_free_gpu_bytes() / 2**30:.1f}")
+    k0, t = TABLES["W1"]
+    inc = _increments("float16", k0, t.size, weight=1.0)
+    key = np.array([0xABC, 0xDEF], np.uint32)
+    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float16), input_output_aliases={0: 0})
+    full = jax.jit(call, donate_argnums=0)(_on_gpu(jnp.zeros((n,), jnp.float16)), _on_gpu(key), _on_gpu(rows(t)),
+                                           _on_gpu(inc), _on_gpu(layout_of((n,))))
+    for start in (2**31 - 2**16, n - 2**16):
+        piece = np.asarray(full[start:start + 2**16])
+        block = np.zeros(2**16, np.float16)
+        want = np_poisson_add(block, key, t, inc, (start,), (n,))
+        assert_same_bits(piece, want, f"block at {start}")
+    del full
+
+
+def test_bad_layout_contents_fail_the_launch():
+    """Layout contents live on the device: a block that does not fit aborts the kernel, an
+    error at the next synchronisation (in a subprocess: it ends the CUDA context)."""
+    code = textwrap.dedent("""
+        import numpy as np, jax, jax.numpy as jnp
+        from brainpy_poisson_plugin.ops import native
+        from brainpy_poisson_plugin.ops._jax_compat import jax_ffi
+        assert native.available("cuda")
+        call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((8,), jnp.float32))
+        gpu = jax.devices("gpu")[0]
+        args = [np.zeros(8, np.float32), np.zeros(2, np.uint32), np.zeros((1, 2), np.uint32),
+                np.zeros(2, np.float32), np.array([[5], [8]], np.uint32)]
+        out = jax.jit(call)(*(jax.device_put(a, gpu) for a in args))
+        print("RESULT", np.asarray(out).tolist())
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert "RESULT" not in r.stdout, "a bad layout must not produce a result"
+    assert r.returncode != 0
+
+
+def test_poisson_input_in_a_brainpy_loop_on_gpu():
+    bp = pytest.importorskip("brainpy", reason="BrainPy wheels not carried to this machine")
+    bm = bp.math
+    from brainpy_poisson_plugin import PoissonInput
+
+    def run(impl):
+        with jax.default_device(GPU):
+            bm.random.seed(7)
+            v = bm.Variable(jnp.zeros(100_000, jnp.float32))
+            node = PoissonInput(v, 1000, 10.0, 0.25, impl=impl)
+
+            def step(i):
+                bp.share.save(t=i * 0.1, i=i, dt=0.1)
+                node.update()
+                return v.value
+
+            out = bm.for_loop(step, np.arange(20), progress_bar=False)
+        assert list(jax.device_get(jnp.asarray(out)).shape) == [20, 100_000]
+        return np.asarray(out), jnp.asarray(out).devices()
+
+    fused, devs = run("fused")
+    ref, _ = run("reference")
+    assert devs == {GPU}
+    assert_same_bits(fused, ref)
+    assert abs(fused[-1].mean() / (0.25 * 20 * 1.0) - 1) < 0.02  # 20 steps of mean count 1

@@ -20,6 +20,7 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
+from bits import assert_same_bits  # noqa: E402
 
 from brainpy_poisson_plugin.ops import native  # noqa: E402
 from brainpy_poisson_plugin.ops._jax_compat import jax_ffi, threefry_2x32  # noqa: E402
@@ -134,10 +135,11 @@ def binomial_thresholds(n: int, p: float):
 # ---------------------------------------------------------------------------------------
 
 
-def layout_of(shape, origin=None, gdims=None) -> np.ndarray:
+def layout_of(shape, origin=None, gdims=None, dtype=np.uint32) -> np.ndarray:
+    """The ``u32[2, rank]`` layout operand (written here, not taken from the package)."""
     origin = [0] * len(shape) if origin is None else list(origin)
     gdims = list(shape) if gdims is None else list(gdims)
-    return np.array([origin, gdims], np.int32).reshape(2, len(shape))
+    return np.array([origin, gdims], np.uint64).astype(dtype).reshape(2, len(shape))
 
 
 def kernel(target, key, thresholds64, increments, origin=None, gdims=None, *, alias=True, jit=True):
@@ -158,15 +160,9 @@ def kernel(target, key, thresholds64, increments, origin=None, gdims=None, *, al
     return np.asarray(fn(*args))
 
 
-def assert_bits_equal(a, b):
-    a = np.asarray(a)
-    b = np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    view = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-    ua = a.view(view)
-    ub = b.view(view)
-    bad = np.flatnonzero(ua.ravel() != ub.ravel())
-    assert bad.size == 0, f"{bad.size} elements differ, first at {bad[:5]}: {a.ravel()[bad[:5]]} vs {b.ravel()[bad[:5]]}"
+#: The contract's bit identity: the same bits for every non-NaN result, NaN where the
+#: oracle has NaN (NaN payloads are not portable: a GPU returns the canonical NaN).
+assert_bits_equal = assert_same_bits
 
 
 def make_case(rng, L, dtype=np.float32, weight=0.5, zeros_at=()):
@@ -536,3 +532,107 @@ def test_thread_count_does_not_change_bits():
         assert r.returncode == 0, r.stderr
         digests.add(r.stdout.strip().splitlines()[-1])
     assert len(digests) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Global flat indices of 2**31 and more (no large allocation: small blocks far out)
+# ---------------------------------------------------------------------------------------
+
+LARGE_BLOCKS = [
+    # (global dims, block origin, block shape): the flat indices the block covers
+    ((2**32 - 1,), (2**31 - 700,), (1400,)),  # crosses 2**31 (int32 overflow)
+    ((2**32 - 1,), (2**32 - 1001,), (1000,)),  # the last elements of the largest 1-D array
+    ((3, 2**31), (1, 2**31 - 600), (2, 600)),  # rows 1 and 2: crosses 2**32 between rows
+    ((5, 2**32 - 1), (2, 2**32 - 1501), (3, 1500)),  # hi word 1..4, strided rows
+    ((2**20, 2**20, 4), (2**19, 2**20 - 3, 0), (2, 3, 4)),  # 2**42 elements, three dims
+]
+
+
+@pytest.mark.parametrize("gdims,origin,lshape", LARGE_BLOCKS)
+def test_blocks_past_2_31_and_2_32(gdims, origin, lshape):
+    """The counter's first word is the flat index's high 32 bits: a block whose global
+    indices are at or past 2**32 draws from (hi, lo) counters, checked against the numpy
+    oracle's uint64 index arithmetic; every element below 2**32 keeps hi = 0."""
+    rng = np.random.default_rng(sum(origin) % 2**32)
+    key = rng.integers(0, 2**32, size=2, dtype=np.uint32)
+    k0, t = binomial_thresholds(1000, 0.01)
+    inc = (np.float32(0.5) * (k0 + np.arange(t.size + 1))).astype(np.float32)
+    block = rng.standard_normal(lshape).astype(np.float32)
+    g = np_global_index(lshape, origin, gdims)
+    assert int(g.max()) >= 2**31
+    got = kernel(block, key, t, inc, origin=origin, gdims=gdims)
+    assert_bits_equal(got, np_poisson_add(block, key, t, inc, origin, gdims))
+
+
+def test_hi_word_is_the_counter_first_word():
+    """An element with global index g >= 2**32 draws threefry((k0, k1), (g >> 32, g & mask)):
+    the same word as the element 2**32 below it would with the first counter word set."""
+    key = np.array([0x01234567, 0x89ABCDEF], np.uint32)
+    t = np.array([2**63], np.uint64)  # count = top bit of the word
+    inc = np.array([1.0, 2.0], np.float32)
+    gdims, origin = (4, 2**32 - 1), (2, 2**32 - 9)
+    got = kernel(np.zeros((1, 8), np.float32), key, t, inc, origin=origin, gdims=gdims)
+    g = 2 * (2**32 - 1) + 2**32 - 9 + np.arange(8, dtype=np.uint64)
+    y0, _ = np_threefry2x32(key[0], key[1], (g >> np.uint64(32)).astype(np.uint32), g.astype(np.uint32))
+    np.testing.assert_array_equal(got.ravel(), np.where(y0 >= 2**31, 2.0, 1.0).astype(np.float32))
+
+
+def test_int32_layout_still_accepted():
+    rng = np.random.default_rng(12)
+    key = np.array([4, 5], np.uint32)
+    t, inc = make_case(rng, 25)
+    whole = rng.standard_normal((40, 300)).astype(np.float32)
+    want = np_poisson_add(whole[10:20], key, t, inc, (10, 0), (40, 300))
+    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((10, 300), jnp.float32))
+    got = jax.jit(call)(jnp.asarray(whole[10:20]), jnp.asarray(key), jnp.asarray(rows(t)), jnp.asarray(inc),
+                        jnp.asarray(layout_of((10, 300), (10, 0), (40, 300), np.int32)))
+    assert_bits_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize(
+    "layout,match",
+    [
+        (np.array([[0, 0], [2**32 - 1, 2**32 - 1]], np.uint64).astype(np.uint32), "2\\^63"),
+        (np.array([[2**32 - 2], [2**32 - 1]], np.uint64).astype(np.uint32), "does not fit"),
+        (np.zeros((2, 1), np.float32), "layout must be uint32"),
+        (np.array([[-1], [8]], np.int32), "negative"),
+    ],
+)
+def test_bad_layout_contents_are_errors(layout, match):
+    shape = (4,) if layout.shape[1] == 1 else (1, 4)
+    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(shape, jnp.float32))
+    with pytest.raises(Exception, match=match):
+        np.asarray(jax.jit(call)(jnp.zeros(shape, jnp.float32), jnp.zeros(2, jnp.uint32),
+                                 jnp.zeros((1, 2), jnp.uint32), jnp.zeros(2, jnp.float32), jnp.asarray(layout)))
+
+
+# ---------------------------------------------------------------------------------------
+# The compute-capability check at registration (ops/native.py), with a stand-in library
+# ---------------------------------------------------------------------------------------
+
+
+class _FakeCudaLibrary:
+    """Stands in for ``_bpp_cuda``: ``BppCudaCheckDevice`` answers as the CUDA runtime
+    would for a GPU of compute capability ``cc`` given images for ``built``."""
+
+    def __init__(self, cc, built=(80, 90)):
+        self.cc = cc
+        self.built = built
+
+    def BppCudaCheckDevice(self, major, minor, msg, length):  # noqa: N802 - the C symbol's name
+        import ctypes
+
+        major._obj.value, minor._obj.value = divmod(self.cc, 10)
+        if self.cc >= min(self.built):
+            return 0
+        text = f"no kernel image for compute capability {self.cc // 10}.{self.cc % 10}".encode()
+        ctypes.memmove(msg, text, len(text))
+        return 209  # cudaErrorNoKernelImageForDevice
+
+
+def test_cuda_device_problem_names_an_old_gpu():
+    assert native.cuda_device_problem(_FakeCudaLibrary(90)) is None
+    assert native.cuda_device_problem(_FakeCudaLibrary(80)) is None
+    problem = native.cuda_device_problem(_FakeCudaLibrary(75))
+    assert problem is not None and "compute capability 7.5" in problem
+    assert "BppCudaCheckDevice" in native.cuda_device_problem(object())

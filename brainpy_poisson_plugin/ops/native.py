@@ -27,13 +27,14 @@ from .. import switches
 from ..plugin._warnings import emit_warning
 
 __all__ = [
-    "TARGET_NAME",
     "ENV_DISABLE",
-    "load",
+    "TARGET_NAME",
     "available",
-    "registered_targets",
+    "cuda_device_problem",
     "library_paths",
+    "load",
     "load_error",
+    "registered_targets",
 ]
 
 #: Name of the FFI custom-call target, on every platform.
@@ -93,6 +94,26 @@ def _has_gpu_backend() -> bool:
         return False
 
 
+def cuda_device_problem(lib) -> str | None:
+    """Why the loaded CUDA library cannot run on this process's GPU, or ``None`` if it can.
+
+    Asks the library's ``BppCudaCheckDevice``, which asks the CUDA runtime whether one of
+    the kernel images built (cubins for sm_80 and sm_90, PTX for newer GPUs) runs on the
+    current device; an older GPU (sm_75, say) has none.
+    """
+    check = getattr(lib, "BppCudaCheckDevice", None)
+    if check is None:
+        return "the CUDA library has no BppCudaCheckDevice (stale build?)"
+    major, minor = ctypes.c_int(-1), ctypes.c_int(-1)
+    msg = ctypes.create_string_buffer(256)
+    if hasattr(check, "restype"):  # a ctypes function (tests pass a stand-in)
+        check.restype = ctypes.c_int
+    rc = check(ctypes.byref(major), ctypes.byref(minor), msg, ctypes.c_int(len(msg)))
+    if rc == 0:
+        return None
+    return msg.value.decode("utf-8", "replace") or f"CUDA error {rc}"
+
+
 def _warn_once(reason: str) -> None:
     global _warned
     if _warned:
@@ -113,7 +134,9 @@ def load() -> dict:
     Returns:
         ``{platform: status}`` for ``"cpu"`` and ``"cuda"``; the status is
         ``"registered"``, or a short reason such as ``"disabled by BRAINPY_POISSON_NATIVE=0"``,
-        ``"not built"``, ``"no GPU backend"`` or ``"load failed: ..."``.
+        ``"not built"``, ``"no GPU backend"``, ``"unsupported GPU: ..."`` (no kernel image
+        for this GPU's compute capability: the reference runs there, with one warning) or
+        ``"load failed: ..."``.
     """
     global _status, _error
     with _lock:
@@ -140,6 +163,9 @@ def load() -> dict:
                 continue
             try:
                 lib = ctypes.cdll.LoadLibrary(str(path))
+                if lower == "cuda" and (problem := cuda_device_problem(lib)) is not None:
+                    status[lower] = f"unsupported GPU: {problem}"
+                    continue
                 handlers = {name: getattr(lib, symbol) for name, symbol in targets.items()}
                 for name, fn in handlers.items():
                     jax_ffi.register_ffi_target(name, jax_ffi.pycapsule(fn), platform=jax_platform)
@@ -154,7 +180,7 @@ def load() -> dict:
             cpu = status.get("cpu", "not built")
             _error = f"CPU library {cpu}" + (f" (looked in {_NATIVE_DIR})" if cpu == "not built" else "")
             _warn_once(_error)
-        elif status.get("cuda", "").startswith("load failed"):
+        elif status.get("cuda", "").startswith(("load failed", "unsupported GPU")):
             _error = f"CUDA library {status['cuda']}"
             _warn_once(_error)
         elif status.get("cuda") == "not built" and _has_gpu_backend():

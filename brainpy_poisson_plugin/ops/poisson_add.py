@@ -21,7 +21,7 @@ from ..checks import FUNCTIONAL_IMPLS, check_impl
 from ..sampling.reference import compute_dtype
 from ..sampling.tables import binomial_table, check_num_input, max_table_length
 from . import lowering  # noqa: F401  (registers the lowering rules)
-from .primitive import bind, unsharded_layout
+from .primitive import bind, check_layout_shape, unsharded_layout
 
 __all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
 
@@ -71,8 +71,7 @@ def _check_target(target) -> None:
         raise TypeError(
             f"target must have a floating dtype (float16, bfloat16, float32, float64), got target.dtype={dtype}"
         )
-    if math.prod(target.shape) >= 2**32:
-        raise ValueError(f"target must have fewer than 2**32 elements, got target.shape={tuple(target.shape)}")
+    check_layout_shape(tuple(target.shape))
 
 
 def _static_table(n: int, p: float):
@@ -148,7 +147,7 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
 
     Args:
         target: array of float16, bfloat16, float32 or float64, any shape (0-d and size
-            0 included), fewer than 2**32 elements. Integer and bool targets are refused.
+            0 included), each dimension below 2**32 and fewer than 2**63 elements. Integer and bool targets are refused.
         key: a JAX PRNG key (typed threefry key, or raw ``uint32[2]``). Use a new key
             per step.
         num_input: number of independent inputs, an integer in [1, 2**31 - 1].

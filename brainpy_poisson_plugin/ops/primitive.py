@@ -12,6 +12,8 @@ Differentiation is not defined here but one level up, with a custom JVP in
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +25,18 @@ try:  # jax >= 0.4.36
 except ImportError:  # pragma: no cover
     from jax.core import Primitive  # type: ignore[no-redef]
 
-__all__ = ["poisson_add_p", "bind", "unsharded_layout"]
+__all__ = [
+    "LAYOUT_DTYPE",
+    "MAX_DIMENSION",
+    "MAX_ELEMENTS",
+    "bind",
+    "block_layout",
+    "check_layout_shape",
+    "layout_with_leading_dim",
+    "layout_with_origin",
+    "poisson_add_p",
+    "unsharded_layout",
+]
 
 #: The primitive. ``impl`` is ``"auto"``, ``"fused"`` or ``"reference"``.
 poisson_add_p = Primitive("bpp_poisson_add")
@@ -33,9 +46,73 @@ poisson_add_p = Primitive("bpp_poisson_add")
 poisson_add_local_p = Primitive("bpp_poisson_add_local")
 
 
+# ---------------------------------------------------------------------------------------
+# The layout operand: ``uint32[2, rank]``, row 0 the block's origin in the global array,
+# row 1 the global array's dimensions (docs/kernel-contract.md). Built only by the helpers
+# below, so that its encoding lives in one place. Every dimension (and so every origin) is
+# below 2**32; the flat index they give is 64-bit (up to 2**63 elements in all).
+# ---------------------------------------------------------------------------------------
+
+#: dtype of the layout operand.
+LAYOUT_DTYPE = np.uint32
+
+#: Largest dimension a layout (and so a target) may have.
+MAX_DIMENSION = 2**32 - 1
+
+#: A global array must have fewer elements than this (flat indices are 64-bit).
+MAX_ELEMENTS = 2**63
+
+
+def check_layout_shape(shape: tuple[int, ...], name: str = "target") -> None:
+    """Raise ``ValueError`` if an array of ``shape`` cannot be described by a layout:
+    a dimension of 2**32 or more, or 2**63 or more elements. Reshaping such a 1-D array
+    to 2-D (for example ``(2**33,)`` to ``(4, 2**31)``) keeps every element's flat index,
+    so its draws are the same."""
+    big = [d for d in shape if d > MAX_DIMENSION]
+    if big:
+        raise ValueError(
+            f"{name} dimensions must be below 2**32, got {name}.shape={tuple(shape)}; reshape it (the draws depend "
+            "on the flat index only, so e.g. (2**33,) -> (4, 2**31) gives the same result)"
+        )
+    if math.prod(shape) >= MAX_ELEMENTS:
+        raise ValueError(f"{name} must have fewer than 2**63 elements, got {name}.shape={tuple(shape)}")
+
+
 def unsharded_layout(shape: tuple[int, ...]) -> np.ndarray:
-    """The ``i32[2, rank]`` layout of a whole (unsharded) array: origin 0, its own dims."""
-    return np.stack([np.zeros(len(shape), np.int32), np.asarray(shape, np.int32)]).reshape(2, len(shape))
+    """The layout of a whole (unsharded) array of ``shape``: origin 0, its own dims."""
+    check_layout_shape(tuple(shape))
+    return np.stack([np.zeros(len(shape), LAYOUT_DTYPE), np.asarray(shape, np.uint64).astype(LAYOUT_DTYPE)]).reshape(
+        2, len(shape)
+    )
+
+
+def block_layout(origin, global_shape: tuple[int, ...]) -> jax.Array:
+    """The layout of a block of a global array of ``global_shape`` whose first element is
+    at ``origin`` (one integer per dimension; may be traced, e.g. built from
+    ``lax.axis_index`` inside ``shard_map``; each below 2**32)."""
+    check_layout_shape(tuple(global_shape), "global_shape")
+    rank = len(global_shape)
+    origin = jnp.asarray(origin).reshape(rank).astype(LAYOUT_DTYPE) if rank else jnp.zeros((0,), LAYOUT_DTYPE)
+    return jnp.stack([origin, jnp.asarray(unsharded_layout(tuple(global_shape))[1])])
+
+
+def layout_with_origin(layout, origin) -> jax.Array:
+    """``layout`` with its origin row replaced by ``origin`` (one integer per dimension,
+    may be traced)."""
+    layout = jnp.asarray(layout)
+    return jnp.stack([jnp.asarray(origin).reshape(layout.shape[1]).astype(LAYOUT_DTYPE), layout[1].astype(LAYOUT_DTYPE)])
+
+
+def layout_with_leading_dim(layout, size: int, origin=0) -> jax.Array:
+    """``layout`` of a block with a new leading dimension: the global array gains a
+    leading axis of ``size`` and the block starts at index ``origin`` along it (0 for a
+    whole batch under ``vmap``; may be traced)."""
+    layout = jnp.asarray(layout).astype(LAYOUT_DTYPE)
+    if size > MAX_DIMENSION:
+        raise ValueError(f"the leading dimension must be below 2**32, got size={size}")
+    lead_origin = jnp.asarray(origin).reshape(1).astype(LAYOUT_DTYPE)
+    lead_dim = jnp.full((1,), size, LAYOUT_DTYPE)
+    return jnp.stack([jnp.concatenate([lead_origin, layout[0]]), jnp.concatenate([lead_dim, layout[1]])])
 
 
 def bind(target, key, thresholds, increments, layout, *, impl: str):
@@ -72,9 +149,7 @@ def _batch_rule(batched_args, batch_dims, *, impl):
     not_mapped = None  # JAX marks an unbatched operand with a None batch dim
     if k_bd is not_mapped and th_bd is not_mapped and inc_bd is not_mapped and lay_bd is not_mapped:
         target = jnp.moveaxis(target, t_bd, 0)
-        origin = jnp.concatenate([jnp.zeros((1,), jnp.int32), layout[0]])
-        dims = jnp.concatenate([jnp.full((1,), target.shape[0], jnp.int32), layout[1]])
-        out = bind(target, key, thresholds, increments, jnp.stack([origin, dims]), impl=impl)
+        out = bind(target, key, thresholds, increments, layout_with_leading_dim(layout, target.shape[0]), impl=impl)
         return out, 0
     size = next(a.shape[d] for a, d in zip(batched_args, batch_dims) if d is not not_mapped)
 

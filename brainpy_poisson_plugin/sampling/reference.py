@@ -17,10 +17,9 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
-
 from jax.extend.random import threefry_2x32
 
-__all__ = ["element_words", "count_indices", "reference_poisson_add", "compute_dtype"]
+__all__ = ["compute_dtype", "count_indices", "element_words", "global_flat_index", "reference_poisson_add"]
 
 
 def compute_dtype(dtype) -> jnp.dtype:
@@ -28,25 +27,50 @@ def compute_dtype(dtype) -> jnp.dtype:
     return jnp.dtype(jnp.float64) if jnp.dtype(dtype) == jnp.float64 else jnp.dtype(jnp.float32)
 
 
-def _global_flat_index(layout: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """``uint32`` global flat index of every element of a local block of ``shape``.
+_LOW16 = 0xFFFF
 
-    ``layout`` is ``i32[2, rank]``: the block's origin and the global dimensions. The
-    arithmetic wraps modulo 2**32, which is exact because callers refuse global arrays
-    of 2**32 or more elements.
+
+def _mul_wide(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(hi, lo)`` uint32 words of the 64-bit product of uint32 ``a`` and ``b``, with
+    32-bit operations only (so it works without ``jax_enable_x64``)."""
+    a0, a1 = a & _LOW16, a >> 16
+    b0, b1 = b & _LOW16, b >> 16
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> 16) + (p01 & _LOW16) + (p10 & _LOW16)
+    return p11 + (p01 >> 16) + (p10 >> 16) + (mid >> 16), a * b
+
+
+def _add_wide(a_hi, a_lo, b_hi, b_lo) -> tuple[jax.Array, jax.Array]:
+    """``(hi, lo)`` of the 64-bit sum (modulo 2**64) of two ``(hi, lo)`` uint32 pairs."""
+    lo = a_lo + b_lo
+    return a_hi + b_hi + (lo < a_lo).astype(jnp.uint32), lo
+
+
+def global_flat_index(layout: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """The 64-bit global flat index of every element of a local block of ``shape``, as
+    ``(hi, lo)`` uint32 arrays.
+
+    ``layout`` is ``u32[2, rank]`` (or ``i32``): the block's origin and the global
+    dimensions, each below 2**32. ``g = sum_d (origin_d + i_d) * S_d`` with ``S`` the
+    row-major strides of the global dimensions, exact up to 2**64 (callers refuse global
+    arrays of 2**63 or more elements); computed in 32-bit words, so no ``x64`` needed.
     """
     rank = len(shape)
     if rank == 0:
-        return jnp.zeros((), jnp.uint32)
+        return jnp.zeros((), jnp.uint32), jnp.zeros((), jnp.uint32)
     origin = layout[0].astype(jnp.uint32)
     dims = layout[1].astype(jnp.uint32)
-    index = jnp.zeros(shape, jnp.uint32)
-    stride = jnp.uint32(1)
+    hi = jnp.zeros(shape, jnp.uint32)
+    lo = jnp.zeros(shape, jnp.uint32)
+    s_hi, s_lo = jnp.uint32(0), jnp.uint32(1)  # stride S_d, 64-bit
     for d in reversed(range(rank)):
         coord = lax.broadcasted_iota(jnp.uint32, shape, d) + origin[d]
-        index = index + coord * stride
-        stride = stride * dims[d]
-    return index
+        t_hi, t_lo = _mul_wide(coord, s_lo)
+        t_hi = t_hi + coord * s_hi
+        hi, lo = _add_wide(hi, lo, t_hi, t_lo)
+        m_hi, m_lo = _mul_wide(s_lo, dims[d])
+        s_hi, s_lo = m_hi + s_hi * dims[d], m_lo
+    return hi, lo
 
 
 def element_words(key: jax.Array, layout: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
@@ -54,16 +78,17 @@ def element_words(key: jax.Array, layout: jax.Array, shape: tuple[int, ...]) -> 
 
     Args:
         key: ``u32[2]`` raw threefry key of this call.
-        layout: ``i32[2, rank]`` block origin and global dimensions.
+        layout: ``u32[2, rank]`` block origin and global dimensions.
         shape: the local block's shape.
 
     Returns:
-        ``(y0, y1)`` of ``threefry2x32(key, (0, g))`` for each element's global flat
-        index ``g``; the word is ``y0 << 32 | y1``.
+        ``(y0, y1)`` of ``threefry2x32(key, (g >> 32, g & 0xffffffff))`` for each
+        element's global flat index ``g``; the word is ``y0 << 32 | y1``. For ``g < 2**32``
+        the first counter word is 0.
     """
     size = math.prod(shape)
-    g = _global_flat_index(layout, shape).reshape(-1)
-    counters = jnp.concatenate([jnp.zeros((size,), jnp.uint32), g])
+    g_hi, g_lo = global_flat_index(layout, shape)
+    counters = jnp.concatenate([g_hi.reshape(-1), g_lo.reshape(-1)])
     bits = threefry_2x32(key, counters)
     return bits[:size].reshape(shape), bits[size:].reshape(shape)
 
@@ -89,7 +114,7 @@ def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Ar
     le = at_most(t_hi[first], t_lo[first])
     low = jnp.where(le, jnp.int32(first + 1), jnp.int32(0))
     high = jnp.where(le, jnp.int32(length), jnp.int32(first))
-    for _ in range(int(math.ceil(math.log2(length + 1))) - 1):
+    for _ in range(math.ceil(math.log2(length + 1)) - 1):
         mid = (low + high) // 2
         safe = jnp.minimum(mid, length - 1)
         m_hi = t_hi[safe]
@@ -116,7 +141,7 @@ def reference_poisson_add(
         thresholds: ``u32[L, 2]`` fixed-point CDF thresholds.
         increments: ``C[L + 1]`` with ``C`` from :func:`compute_dtype`;
             ``increments[c]`` is what an element whose count index is ``c`` adds.
-        layout: ``i32[2, rank]`` block origin and global dimensions.
+        layout: ``u32[2, rank]`` block origin and global dimensions.
 
     Returns:
         The new target, same shape and dtype. Elements whose increment is zero are

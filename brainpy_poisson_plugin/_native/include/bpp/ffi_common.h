@@ -57,21 +57,17 @@ struct CallShape {
   ffi::DataType dtype = ffi::DataType::INVALID;
 };
 
-inline ffi::Error invalid(const std::string& msg) {
-  return ffi::Error::InvalidArgument("bpp_poisson_add: " + msg);
-}
+inline ffi::Error invalid(const std::string& msg) { return ffi::Error::InvalidArgument("bpp_poisson_add: " + msg); }
 
 //! Checks the operands of ``bpp_poisson_add`` (see docs/kernel-contract.md).
 //! ``platform`` is used in the unsupported-dtype message only.
 inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(ffi::DataType),
                                  const ffi::AnyBuffer& target, const ffi::AnyBuffer& key,
                                  const ffi::AnyBuffer& thresholds, const ffi::AnyBuffer& increments,
-                                 const ffi::AnyBuffer& layout, const ffi::AnyBuffer& out,
-                                 CallShape* shape) {
+                                 const ffi::AnyBuffer& layout, const ffi::AnyBuffer& out, CallShape* shape) {
   const ffi::DataType dt = target.element_type();
   if (!dtype_supported(dt)) {
-    return invalid(std::string("the ") + platform + " kernel does not support target dtype " +
-                   dtype_name(dt));
+    return invalid(std::string("the ") + platform + " kernel does not support target dtype " + dtype_name(dt));
   }
   const auto tdims = target.dimensions();
   if (tdims.size() > static_cast<size_t>(kMaxInputRank)) {
@@ -90,25 +86,24 @@ inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(f
   }
   const auto th = thresholds.dimensions();
   if (thresholds.element_type() != ffi::DataType::U32 || th.size() != 2 || th[1] != 2) {
-    return invalid(std::string("thresholds must be uint32[L, 2], got ") +
-                   dtype_name(thresholds.element_type()) + dims_str(th));
+    return invalid(std::string("thresholds must be uint32[L, 2], got ") + dtype_name(thresholds.element_type()) +
+                   dims_str(th));
   }
   if (th[0] >= (int64_t{1} << 30)) return invalid("thresholds: table too long");
   const int64_t L = th[0];
   const ffi::DataType want_inc = dt == ffi::DataType::F64 ? ffi::DataType::F64 : ffi::DataType::F32;
   const auto id = increments.dimensions();
   if (increments.element_type() != want_inc || id.size() != 1 || id[0] != L + 1) {
-    return invalid(std::string("increments must be ") + dtype_name(want_inc) + "[L + 1] = " +
-                   dtype_name(want_inc) + "[" + std::to_string(L + 1) + "] for a " + dtype_name(dt) +
-                   " target and L = " + std::to_string(L) + ", got " +
-                   dtype_name(increments.element_type()) + dims_str(id));
+    return invalid(std::string("increments must be ") + dtype_name(want_inc) + "[L + 1] = " + dtype_name(want_inc) +
+                   "[" + std::to_string(L + 1) + "] for a " + dtype_name(dt) + " target and L = " + std::to_string(L) +
+                   ", got " + dtype_name(increments.element_type()) + dims_str(id));
   }
   const auto ld = layout.dimensions();
-  if (layout.element_type() != ffi::DataType::S32 || ld.size() != 2 || ld[0] != 2 ||
-      ld[1] != static_cast<int64_t>(tdims.size())) {
-    return invalid(std::string("layout must be int32[2, rank] = int32[2, ") +
-                   std::to_string(tdims.size()) + "], got " + dtype_name(layout.element_type()) +
-                   dims_str(ld));
+  const bool layout_dtype_ok =
+      layout.element_type() == ffi::DataType::U32 || layout.element_type() == ffi::DataType::S32;
+  if (!layout_dtype_ok || ld.size() != 2 || ld[0] != 2 || ld[1] != static_cast<int64_t>(tdims.size())) {
+    return invalid(std::string("layout must be uint32[2, rank] (or int32[2, rank]) = uint32[2, ") +
+                   std::to_string(tdims.size()) + "], got " + dtype_name(layout.element_type()) + dims_str(ld));
   }
   shape->rank = static_cast<int>(tdims.size());
   shape->num_elements = 1;
@@ -125,12 +120,13 @@ inline ffi::Error check_operands(const char* platform, bool (*dtype_supported)(f
 
 //! The operands of every ``bpp_poisson_add`` handler, in order (docs/kernel-contract.md),
 //! appended to a platform's binding (its context arguments first).
-#define BPP_POISSON_ADD_OPERANDS(binding)                                         \
-  binding.Arg<::xla::ffi::AnyBuffer>()  /* target */                              \
-      .Arg<::xla::ffi::AnyBuffer>()     /* key u32[2] */                          \
-      .Arg<::xla::ffi::AnyBuffer>()     /* thresholds u32[L, 2] */                \
-      .Arg<::xla::ffi::AnyBuffer>()     /* increments C[L + 1] */                 \
-      .Arg<::xla::ffi::AnyBuffer>()     /* layout i32[2, rank] */                 \
-      .Ret<::xla::ffi::AnyBuffer>()     /* result (aliases target) */
+#define BPP_POISSON_ADD_OPERANDS(binding)                              \
+  binding                                                              \
+      .Arg<::xla::ffi::AnyBuffer>() /* target */                       \
+      .Arg<::xla::ffi::AnyBuffer>() /* key u32[2] */                   \
+      .Arg<::xla::ffi::AnyBuffer>() /* thresholds u32[L, 2] */         \
+      .Arg<::xla::ffi::AnyBuffer>() /* increments C[L + 1] */          \
+      .Arg<::xla::ffi::AnyBuffer>() /* layout u32[2, rank] (or i32) */ \
+      .Ret<::xla::ffi::AnyBuffer>() /* result (aliases target) */
 
 #endif  // BPP_FFI_COMMON_H_
