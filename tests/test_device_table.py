@@ -18,13 +18,17 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
+from bits import assert_same_bits
 
-from bits import assert_same_bits  # noqa: E402
-from brainpy_poisson_plugin import poisson_add  # noqa: E402
-from brainpy_poisson_plugin.ops import native  # noqa: E402
-from brainpy_poisson_plugin.ops.device_table import host_tables, table_length, traced_table  # noqa: E402
-from brainpy_poisson_plugin.sampling.tables import MAX_NUM_INPUT, binomial_table  # noqa: E402
+from brainpy_poisson_plugin import poisson_add
+from brainpy_poisson_plugin.ops import native
+from brainpy_poisson_plugin.ops.device_table import (
+    host_tables,
+    table_length,
+    traced_table,
+)
+from brainpy_poisson_plugin.sampling.tables import MAX_NUM_INPUT, binomial_table
 
 NS = [1, 2, 37, 1000, 10**5, 10**7, MAX_NUM_INPUT]
 PS = [0.0, 1e-9, 1e-6, 1e-3, 0.02, 0.5, 0.97, 1.0 - 1e-6, 1.0 - 1e-9, 1.0]
@@ -203,7 +207,9 @@ def test_export_of_a_traced_p_step_runs_in_a_fresh_process(tmp_path):
         fh.write(exported.serialize())
     np.savez(base + ".npz", x=x, key=key, ps=ps)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", _EXPORT_CHILD, base], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXPORT_CHILD, base], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = np.asarray(jax.jit(step)(x, key, ps))
     assert_same_bits(np.load(base + ".out.npy"), expected)
@@ -231,9 +237,53 @@ def test_degraded_mode_callback_gives_the_same_result(tmp_path):
     callback: slower, but the same tables and so the same draws."""
     out = str(tmp_path / "degraded.npy")
     env = dict(os.environ, BRAINPY_POISSON_NATIVE="0", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", _DEGRADED_CHILD, out], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEGRADED_CHILD, out], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     x = jnp.zeros((10_000,), jnp.float32)
     ps = jnp.asarray([0.001, 0.01, 0.5], jnp.float32)
     expected = jax.jit(jax.vmap(lambda p: poisson_add(x, jax.random.key(5), 1000, p, 1.0)))(ps)
     assert_same_bits(np.load(out), np.asarray(expected))
+
+
+def _gpu_device():
+    try:
+        gpus = [d for d in jax.devices("gpu") if d.platform in ("gpu", "cuda")]
+    except Exception:  # noqa: BLE001 - no GPU backend in this jaxlib
+        gpus = []
+    return gpus[0] if gpus else None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n", NS)
+def test_cuda_tables_equal_host_tables(n):
+    """The CUDA kernel of bpp_binomial_table builds the same tables (f32 and f64 p)."""
+    device = _gpu_device()
+    if device is None:
+        pytest.skip("no CUDA device")
+    assert native.load().get("cuda") == "registered", native.load()
+    ps32 = np.asarray(PS, np.float32)
+    with jax.default_device(device):
+        words, k0, size = jax.jit(lambda p: traced_table(n, p))(jax.device_put(ps32, device))
+    for i, p in enumerate(ps32):
+        _check_rows(n, float(p), words[i], k0[i], size[i])
+    with _X64(), jax.default_device(device):
+        words, k0, size = jax.jit(lambda p: traced_table(n, p))(jax.device_put(np.asarray(PS), device))
+    for i, p in enumerate(PS):
+        _check_rows(n, p, words[i], k0[i], size[i])
+
+
+def test_grad_with_a_traced_p_that_depends_on_the_variable():
+    """d/d weight of sum(poisson_add) is the sum of the counts, also when p itself is a
+    function of the differentiated arguments (the table has a zero tangent)."""
+    x = jnp.zeros((2_000,), jnp.float32)
+    key = jax.random.key(8)
+
+    def total(weight, freq):
+        return jnp.sum(poisson_add(x, key, 1000, freq * 0.1 / 1000.0, weight, impl="fused"))
+
+    dw, dfreq = jax.grad(total, argnums=(0, 1))(jnp.float32(0.5), jnp.float32(20.0))
+    counts = poisson_add(x, key, 1000, float(np.float32(20.0) * np.float32(0.1) / np.float32(1000.0)), 1.0)
+    assert float(dw) == float(jnp.sum(counts))
+    assert float(dfreq) == 0.0

@@ -172,7 +172,10 @@ def _same_table(a, b) -> bool:
 def test_python_and_native_constructions_identical(n):
     """The pure-Python construction and the native one (bpp/binomial_table.h, the code the
     CUDA kernel runs too) give identical thresholds and k0, threshold for threshold."""
-    from brainpy_poisson_plugin.sampling.tables import build_table_native, build_table_python
+    from brainpy_poisson_plugin.sampling.tables import (
+        build_table_native,
+        build_table_python,
+    )
 
     if build_table_native(1, 0.5) is None:
         pytest.skip("native CPU library not built")

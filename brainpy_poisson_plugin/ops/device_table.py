@@ -24,10 +24,12 @@ shape, e.g. under ``vmap``) gives one table per element, from one call.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.interpreters import batching, mlir
+from jax.interpreters import ad, batching, mlir
 
 try:  # jax >= 0.4.36
     from jax.extend.core import Primitive
@@ -38,7 +40,7 @@ from ..sampling.tables import binomial_table, max_table_length
 from . import native
 from ._jax_compat import jax_ffi
 
-__all__ = ["binomial_table_p", "traced_table", "table_length", "host_tables", "uses_native_table"]
+__all__ = ["binomial_table_p", "host_tables", "table_length", "traced_table", "uses_native_table"]
 
 #: The primitive: operand ``p`` (f32/f64, any shape); params ``num_input``, ``length``;
 #: results ``thresholds u32[*p.shape, length, 2]``, ``k0 i32[*p.shape]``, ``size i32[*p.shape]``.
@@ -84,11 +86,32 @@ def _abstract_eval(p, *, num_input, length):
 binomial_table_p.def_abstract_eval(_abstract_eval)
 
 
+@functools.lru_cache(maxsize=64)
+def _jitted(num_input: int, length: int):
+    return jax.jit(lambda x: binomial_table_p.bind(x, num_input=num_input, length=length))
+
+
 def _impl(p, *, num_input, length):
-    return jax.jit(lambda x: binomial_table_p.bind(x, num_input=num_input, length=length))(p)
+    # Eager calls compile the same lowering as under jit.
+    return _jitted(num_input, length)(p)
 
 
 binomial_table_p.def_impl(_impl)
+
+
+def _tangent_aval(aval):
+    to_tangent = getattr(aval, "to_tangent_aval", None)  # jax >= 0.4.36
+    return to_tangent() if to_tangent is not None else aval.at_least_vspace()
+
+
+def _jvp(primals, tangents, *, num_input, length):
+    """The table is integer-valued: its tangent is zero (so ``grad`` through a ``p`` that
+    depends on the differentiated variable works, and gives the weight's derivative)."""
+    out = binomial_table_p.bind(*primals, num_input=num_input, length=length)
+    return out, [ad.Zero(_tangent_aval(jax.core.ShapedArray(o.shape, o.dtype))) for o in out]
+
+
+ad.primitive_jvps[binomial_table_p] = _jvp
 
 
 def _batch_rule(batched_args, batch_dims, *, num_input, length):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["build_thresholds", "CUTOFF", "TINY_P"]
+__all__ = ["CUTOFF", "TINY_P", "build_thresholds"]
 
 #: A walk stops before the first pmf ratio ``w(k) / w(m)`` below this.
 CUTOFF = 2.0**-110

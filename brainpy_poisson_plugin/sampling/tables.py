@@ -34,14 +34,14 @@ import numpy as np
 from .table_builder import build_thresholds
 
 __all__ = [
-    "BinomialTable",
-    "binomial_table",
-    "binomial_pmf",
-    "build_table_python",
-    "build_table_native",
-    "max_table_length",
-    "check_num_input",
     "MAX_NUM_INPUT",
+    "BinomialTable",
+    "binomial_pmf",
+    "binomial_table",
+    "build_table_native",
+    "build_table_python",
+    "check_num_input",
+    "max_table_length",
 ]
 
 #: Largest supported ``num_input`` (counts are stored as int32 on the device).
