@@ -86,3 +86,30 @@ def test_bad_arguments_return_2(tmp_path):
     assert main(["--quick", "--impls", "nope", "--out", str(tmp_path)]) == 2
     assert main(["--quick", "--workloads", "W9", "--out", str(tmp_path)]) == 2
     assert main(["--quick", "--platforms", "tpu", "--out", str(tmp_path)]) == 2
+
+
+def test_time_varying_workloads_and_their_baselines():
+    w6, w7 = WORKLOADS["W6"], WORKLOADS["W7"]
+    assert w6.rate == "modulated" and w6.elements == 100_000 and w6.baseline == "W6-CONST"
+    assert WORKLOADS["W6-CONST"].rate == "constant" and WORKLOADS["W6-CONST"].shape == w6.shape
+    assert w7.rate == "sweep" and w7.shape == (16, 10_000) and w7.baseline == "W7-CALLS"
+    rates = w7.sweep_rates()
+    assert len(rates) == 16 and rates[0] == 1.0 and rates[-1] == 40.0
+    assert WORKLOADS["W7-CALLS"].sweep_rates() == rates
+
+
+def test_quick_w6_w7_run_reports_ratio_to_constant_rate(tmp_path, capsys):
+    rc = main(
+        ["--quick", "--workloads", "W6,W6-CONST,W7,W7-CALLS", "--impls", "host,fused", "--platforms", "cpu",
+         "--steps", "2", "--repeats", "1", "--no-progress", "--out", str(tmp_path)]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "W6 / W6-CONST (cpu)" in printed and "W7 / W7-CALLS (cpu)" in printed
+    doc = json.loads((tmp_path / "bench-quick.json").read_text())
+    rows = {(r["workload"], r["impl"]): r for r in doc["results"]}
+    for wl in ("W6", "W7"):
+        for impl in ("host", "fused"):
+            assert rows[(wl, impl)]["status"] == "ok"
+            assert rows[(wl, impl)]["ratio_to_baseline"] > 0
+    assert rows[("W6-CONST", "fused")]["ratio_to_baseline"] is None

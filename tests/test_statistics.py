@@ -50,6 +50,60 @@ def test_goodness_of_fit(n, p, gof):
     assert abs(counts.mean() - mean) < 6 * np.sqrt(var / counts.size) + 1e-12
 
 
+_traced_draw = {}
+
+
+def draw_traced(n: int, p: float, seed: int, size: int = SAMPLES) -> np.ndarray:
+    """Like :func:`draw`, with ``p`` a traced argument: the table is built in the program."""
+    if n not in _traced_draw:
+        _traced_draw[n] = jax.jit(lambda x, k, p: poisson_add(x, k, n, p, 1.0))
+    out = _traced_draw[n](jnp.zeros((size,), jnp.float32), jax.random.key(seed), jnp.float32(p))
+    counts = np.asarray(out).astype(np.int64)
+    assert np.array_equal(counts, np.asarray(out)), "counts must be exact integers"
+    return counts
+
+
+@pytest.mark.parametrize("n", NS)
+@pytest.mark.parametrize("p", PS)
+def test_goodness_of_fit_traced_p(n, p, gof):
+    """The same grid with p traced (the table built inside the compiled program), against
+    the binomial of the float32 value the program sees."""
+    p32 = float(np.float32(p))
+    counts = draw_traced(n, p, seed=5000 + NS.index(n) * 10 + PS.index(p))
+    assert counts.min() >= 0 and counts.max() <= n
+    if p == 1.0:
+        assert np.all(counts == n)
+        return
+    p_value, bins = gof(counts, n, p32)
+    assert p_value > ALPHA, f"chi-square p-value {p_value:.3g} over {bins} bins"
+    nonzero = int(np.count_nonzero(counts))
+    expected_rate = 1.0 - stats.binom.pmf(0, n, p32)
+    if 0 < expected_rate < 1:
+        test = stats.binomtest(nonzero, counts.size, expected_rate)
+        assert test.pvalue > ALPHA, f"non-zero fraction {nonzero / counts.size} vs {expected_rate}"
+
+
+def test_vmap_over_16_rates_each_row_fits_its_own_binomial(gof):
+    """A sweep: vmap over 16 rates from 1 to 40 Hz (dt = 0.1 ms, 1,000 inputs), one key
+    per row; every row's counts fit the binomial of its own rate, and no other."""
+    n, rows = 1000, 100_000
+    rates = np.linspace(1.0, 40.0, 16, dtype=np.float32)
+    ps = jnp.asarray(rates) * jnp.float32(0.1) / jnp.float32(1000.0)
+    keys = jax.random.split(jax.random.key(77), 16)
+    sweep = jax.jit(jax.vmap(lambda p, k: poisson_add(jnp.zeros((rows,), jnp.float32), k, n, p, 1.0)))
+    counts = np.asarray(sweep(ps, keys)).astype(np.int64)
+    ps_host = np.asarray(ps).astype(np.float64)
+    for i in range(16):
+        p_value, bins = gof(counts[i], n, float(ps_host[i]))
+        assert p_value > ALPHA, f"row {i} ({rates[i]} Hz): chi-square p-value {p_value:.3g} over {bins} bins"
+    # The rows really differ: each row's mean sits within 6 standard errors of its own
+    # expectation, far from its neighbours' (rates 2.6 Hz apart).
+    means = counts.mean(axis=1)
+    se = np.sqrt(n * ps_host * (1 - ps_host) / rows)
+    assert np.all(np.abs(means - n * ps_host) < 6 * se)
+    assert np.all(np.diff(means) > 0)
+
+
 def test_mean_and_variance_match_binomial_not_normal_approximation():
     """brainpy < 2.8 used the variance as the std of its normal approximation; we don't."""
     n, p = 10_000, 0.002

@@ -153,3 +153,48 @@ def test_words_round_trip():
 def test_bad_arguments(args, exc, name):
     with pytest.raises(exc, match=rf"\b{name}\b"):
         binomial_table(*args)
+
+
+# ---------------------------------------------------------------------------------------
+# One construction everywhere: the pure-Python mirror, the native builder, and the table
+# built inside a compiled program for a traced p.
+# ---------------------------------------------------------------------------------------
+
+GRID_PS = [0.0, 1e-300, 1e-30, 1e-9, 1e-6, 1e-3, 0.02, 0.1, 1 / 3, 0.5, 0.7, 0.97, 1 - 1e-6, 1.0 - 1e-9, 1.0]
+
+
+def _same_table(a, b) -> bool:
+    return a.k0 == b.k0 and a.thresholds.dtype == b.thresholds.dtype and np.array_equal(a.thresholds, b.thresholds)
+
+
+@pytest.mark.slow  # about a minute at n = 2**31 - 1 (the Python construction)
+@pytest.mark.parametrize("n", NS)
+def test_python_and_native_constructions_identical(n):
+    """The pure-Python construction and the native one (bpp/binomial_table.h, the code the
+    CUDA kernel runs too) give identical thresholds and k0, threshold for threshold."""
+    from brainpy_poisson_plugin.sampling.tables import (
+        build_table_native,
+        build_table_python,
+    )
+
+    if build_table_native(1, 0.5) is None:
+        pytest.skip("native CPU library not built")
+    for p in GRID_PS:
+        native = build_table_native(n, p)
+        python = build_table_python(n, p)
+        assert _same_table(native, python), (n, p, native.k0, python.k0, native.size, python.size)
+
+
+def test_binomial_table_is_the_deterministic_construction():
+    from brainpy_poisson_plugin.sampling.tables import build_table_python
+
+    for n, p in [(1000, 0.001), (37, 0.97), (10**5, 0.3)]:
+        assert _same_table(binomial_table(n, p), build_table_python(n, p))
+
+
+def test_tiny_p_tables_are_empty_at_zero():
+    """Below 2**-200 all mass (up to 2**-169) is at 0; p = 1 - 2**-53 is an ordinary table."""
+    t = binomial_table(MAX_NUM_INPUT, 1e-300)
+    assert (t.k0, t.size) == (0, 0)
+    top = binomial_table(1000, 1.0 - 2.0**-53)
+    assert top.k0 + top.size == 1000 and top.size >= 1

@@ -157,3 +157,39 @@ def write_chart(path: Path, rows: list[dict[str, Any]], title: str = "") -> Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def add_baseline_ratios(rows: list[dict[str, Any]], baselines: dict[str, str | None]) -> None:
+    """Fill ``ratio_to_baseline`` (this / the same impl on the constant-rate workload
+    ``baselines[workload]``, measured in the same run) for W6/W7-style rows; ``None``
+    elsewhere or where either side is missing."""
+    for row in rows:
+        base_id = baselines.get(row["workload"])
+        base = next(
+            (
+                _median(r)
+                for r in rows
+                if r["workload"] == base_id and r["platform"] == row["platform"] and r["impl"] == row["impl"]
+            ),
+            None,
+        )
+        mine = _median(row)
+        row["ratio_to_baseline"] = mine / base if mine and base else None
+
+
+def format_baseline_ratios(rows: list[dict[str, Any]], baselines: dict[str, str | None]) -> str:
+    """Lines like ``W6 / W6-CONST (cpu): host 4.9x, reference 1.39x, fused 1.22x``, or an
+    empty string when no measured workload has a baseline."""
+    lines = []
+    for wl, base in baselines.items():
+        if base is None:
+            continue
+        for plat in sorted({r["platform"] for r in rows if r["workload"] == wl}):
+            parts = [
+                f"{r['impl']} {r['ratio_to_baseline']:.2f}x"
+                for r in rows
+                if r["workload"] == wl and r["platform"] == plat and r.get("ratio_to_baseline")
+            ]
+            if parts:
+                lines.append(f"{wl} / {base} ({plat}): " + ", ".join(parts))
+    return "\n".join(lines)

@@ -159,7 +159,11 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
 
     report.add_ratios(rows)
+    baselines = {wl.id: wl.baseline for wl, _, _ in cases}
+    report.add_baseline_ratios(rows, baselines)
     print(report.format_table(rows))
+    if against_baseline := report.format_baseline_ratios(rows, baselines):
+        print("\ntime-varying rate / constant rate, same impl:\n" + against_baseline)
     name = "bench-quick" if args.quick else "bench"
     doc = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -188,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="brainpy-poisson bench",
         description="Steady-state ns per neuron per step of the Poisson-input implementations "
-        "on the workloads W1-W5, against the RNG and memory floors.",
+        "on the workloads W1-W7, against the RNG and memory floors.",
     )
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)

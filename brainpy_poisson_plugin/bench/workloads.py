@@ -1,4 +1,4 @@
-"""The benchmark workloads W1-W5 and W8 (DESIGN section 6). Plain data, no imports of JAX."""
+"""The benchmark workloads W1-W8 (DESIGN section 6). Plain data, no imports of JAX."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ class Workload:
         dt: step in ms.
         batching: run the target in ``bm.BatchingMode``.
         api: ``"classic"`` (``bp.dyn.PoissonInput``) or ``"state"`` (``brainpy.state.PoissonInput``, W8).
+        rate: ``"constant"`` (``freq`` every step); ``"modulated"`` (W6: ``freq * (1 +
+            0.5 sin(2 pi 5 Hz t))``, a new rate every step); ``"sweep"`` (W7: one
+            ``vmap`` over ``shape[0]`` rates from ``freq`` to ``freq_max``); or
+            ``"sweep-calls"`` (the same rates as ``shape[0]`` separate constant-rate
+            inputs, the baseline of the sweep).
+        freq_max: the highest rate of a sweep.
+        baseline: the id of the constant-rate workload this one is compared with.
     """
 
     id: str
@@ -29,6 +36,9 @@ class Workload:
     dt: float = 0.1
     batching: bool = False
     api: str = "classic"
+    rate: str = "constant"
+    freq_max: float | None = None
+    baseline: str | None = None
 
     @property
     def elements(self) -> int:
@@ -37,10 +47,24 @@ class Workload:
 
     @property
     def p(self) -> float:
-        """Spike probability per input per step (``brainpy.state``: the host's ``-expm1(-freq dt)``)."""
+        """Spike probability per input per step (the mean rate's, for W6/W7; for ``brainpy.state``
+        workloads the host's ``-expm1(-freq dt)``)."""
         if self.api == "state":
-            return -math.expm1(-self.freq * self.dt / 1e3)
-        return self.freq * self.dt / 1e3
+            return -math.expm1(-self.mean_freq * self.dt / 1e3)
+        return self.mean_freq * self.dt / 1e3
+
+    @property
+    def mean_freq(self) -> float:
+        """The rate averaged over time (W6) or over the sweep (W7)."""
+        if self.rate in ("sweep", "sweep-calls") and self.freq_max is not None:
+            return 0.5 * (self.freq + self.freq_max)
+        return self.freq
+
+    def sweep_rates(self) -> list[float]:
+        """The ``shape[0]`` rates of a sweep, evenly spaced from ``freq`` to ``freq_max``."""
+        count = self.shape[0]
+        top = self.freq if self.freq_max is None else self.freq_max
+        return [self.freq + (top - self.freq) * i / max(count - 1, 1) for i in range(count)]
 
     @property
     def mean_count(self) -> float:
@@ -50,27 +74,46 @@ class Workload:
     def describe(self) -> str:
         """One line for tables and logs: id, shape, num_input, rate and dt."""
         shape = " x ".join(f"{s:,}" for s in self.shape)
-        return f"{self.id}: {shape}, num_input={self.num_input:,}, {self.freq:g} Hz, dt={self.dt:g} ms"
+        rate = {
+            "modulated": f"{self.freq:g} (1 + 0.5 sin(2 pi 5 Hz t)) Hz",
+            "sweep": f"vmap over {self.shape[0]} rates {self.freq:g}-{self.freq_max:g} Hz",
+            "sweep-calls": f"{self.shape[0]} constant-rate calls, {self.freq:g}-{self.freq_max:g} Hz",
+        }.get(self.rate, f"{self.freq:g} Hz")
+        return f"{self.id}: {shape}, num_input={self.num_input:,}, {rate}, dt={self.dt:g} ms"
 
 
 def _table(platform: str, quick: bool) -> dict[str, Workload]:
     w5 = 10**8 if platform == "gpu" else 10**7
     if quick:  # the same rates, small targets: a smoke test, not a measurement
-        return {
+        table = {
             "W1": Workload("W1", (10_000,), 1_000, 10.0),
             "W2": Workload("W2", (10_000,), 10_000, 20.0),
             "W3": Workload("W3", (50_000,), 100, 5.0),
             "W4": Workload("W4", (8, 2_000), 1_000, 10.0, batching=True),
             "W5": Workload("W5", (100_000,), 1_000, 10.0),
-            "W8": Workload("W8", (10_000,), 1_000, 10.0, api="state"),
         }
+    else:
+        table = {
+            "W1": Workload("W1", (100_000,), 1_000, 10.0),
+            "W2": Workload("W2", (100_000,), 10_000, 20.0),
+            "W3": Workload("W3", (1_000_000,), 100, 5.0),
+            "W4": Workload("W4", (64, 10_000), 1_000, 10.0, batching=True),
+            "W5": Workload("W5", (w5,), 1_000, 10.0),
+        }
+    table.update(_time_varying_rates(quick))
+    table["W8"] = Workload("W8", (10_000,) if quick else (100_000,), 1_000, 10.0, api="state")
+    return table
+
+
+def _time_varying_rates(quick: bool) -> dict[str, Workload]:
+    """W6 (rate modulated every step) and W7 (vmap over 16 rates), each with the
+    constant-rate workload it is compared with (``W6-CONST``, ``W7-CALLS``)."""
+    neurons, per_rate = (10_000, 2_000) if quick else (100_000, 10_000)
     return {
-        "W1": Workload("W1", (100_000,), 1_000, 10.0),
-        "W2": Workload("W2", (100_000,), 10_000, 20.0),
-        "W3": Workload("W3", (1_000_000,), 100, 5.0),
-        "W4": Workload("W4", (64, 10_000), 1_000, 10.0, batching=True),
-        "W5": Workload("W5", (w5,), 1_000, 10.0),
-        "W8": Workload("W8", (100_000,), 1_000, 10.0, api="state"),
+        "W6": Workload("W6", (neurons,), 1_000, 10.0, rate="modulated", baseline="W6-CONST"),
+        "W6-CONST": Workload("W6-CONST", (neurons,), 1_000, 10.0),
+        "W7": Workload("W7", (16, per_rate), 1_000, 1.0, rate="sweep", freq_max=40.0, baseline="W7-CALLS"),
+        "W7-CALLS": Workload("W7-CALLS", (16, per_rate), 1_000, 1.0, rate="sweep-calls", freq_max=40.0),
     }
 
 

@@ -27,6 +27,7 @@ from .. import switches
 from ..plugin._warnings import emit_warning
 
 __all__ = [
+    "TABLE_TARGET_NAME",
     "ENV_DISABLE",
     "TARGET_NAME",
     "available",
@@ -40,6 +41,9 @@ __all__ = [
 #: Name of the FFI custom-call target, on every platform.
 TARGET_NAME = "bpp_poisson_add"
 
+#: The FFI target that builds sampling tables inside the compiled program (traced ``p``).
+TABLE_TARGET_NAME = "bpp_binomial_table"
+
 #: Environment variable that disables the native kernels when set to an off word (``0``, ``off``, ...).
 ENV_DISABLE = "BRAINPY_POISSON_NATIVE"
 
@@ -48,8 +52,8 @@ _NATIVE_DIR = Path(__file__).resolve().parent.parent / "_native"
 # library stem -> (jax platform name for registration, platform name as seen by lowering
 #                  rules, {FFI target name: exported handler symbol})
 _LIBRARIES = {
-    "_bpp_cpu": ("cpu", "cpu", {TARGET_NAME: "BppPoissonAddCpu"}),
-    "_bpp_cuda": ("CUDA", "cuda", {TARGET_NAME: "BppPoissonAddCuda"}),
+    "_bpp_cpu": ("cpu", "cpu", {TARGET_NAME: "BppPoissonAddCpu", TABLE_TARGET_NAME: "BppBinomialTableCpu"}),
+    "_bpp_cuda": ("CUDA", "cuda", {TARGET_NAME: "BppPoissonAddCuda", TABLE_TARGET_NAME: "BppBinomialTableCuda"}),
 }
 
 _lock = threading.RLock()

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..checks import FUNCTIONAL_IMPLS, check_impl
 from ..sampling.reference import compute_dtype
-from ..sampling.tables import binomial_table, check_num_input, max_table_length
+from ..sampling.tables import binomial_table, check_num_input
 from . import lowering  # noqa: F401  (registers the lowering rules)
+from .device_table import traced_table
 from .primitive import bind, check_layout_shape, unsharded_layout
 
 __all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
@@ -79,29 +80,10 @@ def _static_table(n: int, p: float):
     return table.words(), np.int32(table.k0), np.int32(table.size)
 
 
-def _host_table(n: int, length: int, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Callback for a run-time ``p``: the table padded to ``length`` rows."""
-    pf = float(np.asarray(p))
-    if not (0.0 <= pf <= 1.0):
-        # Out of range at run time: a NaN increment makes the error visible in the result
-        # instead of silently sampling a clipped rate (see poisson_add's docstring).
-        words = np.full((length, 2), 0xFFFFFFFF, np.uint32)
-        return words, np.int32(-1), np.int32(-1)
-    table = binomial_table(n, pf)
-    words = np.full((length, 2), 0xFFFFFFFF, np.uint32)
-    words[: table.size] = table.words()
-    return words, np.int32(table.k0), np.int32(table.size)
-
-
 def _traced_table(n: int, p):
-    length = max_table_length(n)
-    shapes = (
-        jax.ShapeDtypeStruct((length, 2), jnp.uint32),
-        jax.ShapeDtypeStruct((), jnp.int32),
-        jax.ShapeDtypeStruct((), jnp.int32),
-    )
-    p = jnp.asarray(p, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    return jax.pure_callback(functools.partial(_host_table, n, length), shapes, p, vmap_method="sequential")
+    """The padded table for a run-time ``p``, built inside the compiled program
+    (:mod:`.device_table`)."""
+    return traced_table(n, p)
 
 
 def _count_values(k0, size, length: int, cdt) -> jax.Array:
@@ -152,8 +134,11 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
             per step.
         num_input: number of independent inputs, an integer in [1, 2**31 - 1].
         p: spike probability per input per step, in [0, 1]; ``freq * dt / 1000``.
-            May be traced (time-varying rate): the table is then built on the host at
-            run time (a callback), and a run-time value outside [0, 1] yields NaN.
+            May be traced (time-varying rate, traced ``dt``, ``vmap`` over rates): the
+            table is then built inside the compiled program (the ``bpp_binomial_table``
+            custom call; a host callback only where no native library is loaded), equal
+            to the table of the same constant ``p``; a run-time value outside [0, 1]
+            (or NaN) yields NaN.
         weight: scalar weight (may be traced); non-finite values are refused when
             concrete.
         impl: ``"auto"`` (fused custom call where its native library is loaded for the

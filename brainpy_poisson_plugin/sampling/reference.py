@@ -93,12 +93,8 @@ def element_words(key: jax.Array, layout: jax.Array, shape: tuple[int, ...]) -> 
     return bits[:size].reshape(shape), bits[size:].reshape(shape)
 
 
-def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Array:
-    """Return ``#{j : T[j] <= u}`` for each word ``u = hi << 32 | lo`` (int32).
-
-    ``thresholds`` is ``u32[L, 2]`` (rows ``(hi, lo)``), non-decreasing. A branch-free
-    binary search of ``ceil(log2(L + 1))`` steps, vectorised over elements.
-    """
+def _count_fixed(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Array:
+    """``#{j : T[j] <= u}`` by a branch-free binary search of ``ceil(log2(L + 1))`` steps."""
     length = thresholds.shape[0]
     if length == 0:
         return jnp.zeros(hi.shape, jnp.int32)
@@ -124,6 +120,37 @@ def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Ar
         low = jnp.where(active & le, mid + 1, low)
         high = jnp.where(active & ~le, mid, high)
     return low
+
+
+#: Tables longer than this are searched only as deep as their rows below ``2**64 - 1`` need.
+_ADAPTIVE_MIN_LENGTH = 31
+
+
+def count_indices(hi: jax.Array, lo: jax.Array, thresholds: jax.Array) -> jax.Array:
+    """Return ``#{j : T[j] <= u}`` for each word ``u = hi << 32 | lo`` (int32).
+
+    ``thresholds`` is ``u32[L, 2]`` (rows ``(hi, lo)``), non-decreasing. A branch-free
+    binary search, vectorised over elements. Rows equal to ``2**64 - 1`` (the padding of
+    a table built at run time) are above every ``u`` but ``2**64 - 1``, so for a long
+    table the search runs only ``ceil(log2(R + 1))`` steps, ``R`` the number of rows
+    below ``2**64 - 1`` (a switch over the possible depths), and ``u = 2**64 - 1`` counts
+    all ``L`` rows: the same count as a full search, at the cost of the real table.
+    """
+    length = thresholds.shape[0]
+    if length <= _ADAPTIVE_MIN_LENGTH:
+        return _count_fixed(hi, lo, thresholds)
+    ones = jnp.uint32(0xFFFFFFFF)
+    real = jnp.sum(~((thresholds[:, 0] == ones) & (thresholds[:, 1] == ones)), dtype=jnp.int32)
+    max_depth = int(math.ceil(math.log2(length + 1)))
+    # depth = ceil(log2(real + 1)) = number of bits of real.
+    depth = jnp.int32(32) - lax.clz(real)
+
+    def branch(d: int):
+        prefix = thresholds[: min((1 << d) - 1, length)]
+        return lambda h, lw: _count_fixed(h, lw, prefix)
+
+    counts = lax.switch(depth, [branch(d) for d in range(max_depth + 1)], hi, lo)
+    return jnp.where((hi == ones) & (lo == ones), jnp.int32(length), counts)
 
 
 def reference_poisson_add(

@@ -4,34 +4,44 @@ A draw from ``Binomial(n, p)`` is ``k0 + #{j : T[j] <= u}`` for one uniform 64-b
 ``u``, where ``T[j] = floor(P(X <= k0 + j) * 2**64)``. Integer comparisons only, so the
 same ``u`` gives the same count on every backend.
 
-The pmf is evaluated with Loader's saddle-point formula (deviance ``bd0`` plus Stirling
-corrections), accurate to a few ulps even for ``n`` near ``2**31``, where the naive
-``lgamma`` difference would lose six digits to cancellation. The CDF is then summed in
-exact integer arithmetic, so thresholds in the lower tail follow the running CDF and
-those in the upper tail the running survival function (``total - cum``, itself an exact
-sum of tail terms): both tails keep their relative precision. Values whose tail mass is below ``2**-64`` are
-trimmed: the first threshold is the first non-zero one, the last the last one below
-``2**64``.
+The thresholds come from one deterministic construction (:mod:`.table_builder`:
+the pmf by its ratio recurrence from the mode in double-double arithmetic, built from
+correctly rounded ``+ - * /`` only; thresholds from the running CDF below the mode and
+the running survival function above it; tails trimmed where their mass is below
+``2**-64``). The same construction runs in the native library (host tables through
+ctypes, and tables for a traced ``p`` inside the compiled program, on CPU and CUDA), so
+every path and every machine gives the same bits. :func:`binomial_table` uses the
+native builder when the CPU library is present (fast for huge ``n``) and the identical
+pure-Python one otherwise.
 
-Pure numpy; no JAX or BrainPy import.
+:func:`binomial_pmf` (Loader's saddle-point formula) is an independent pmf for checks;
+tables do not use it.
+
+No JAX or BrainPy import (the native library is found by path and loaded with ctypes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
 import math
 import numbers
+import os
 
 import numpy as np
 
+from .table_builder import build_thresholds
+
 __all__ = [
-    "BinomialTable",
-    "binomial_table",
-    "binomial_pmf",
-    "max_table_length",
-    "check_num_input",
     "MAX_NUM_INPUT",
+    "BinomialTable",
+    "binomial_pmf",
+    "binomial_table",
+    "build_table_native",
+    "build_table_python",
+    "check_num_input",
+    "max_table_length",
 ]
 
 #: Largest supported ``num_input`` (counts are stored as int32 on the device).
@@ -40,11 +50,6 @@ MAX_NUM_INPUT = 2**31 - 1
 _TWO64 = 1 << 64
 _LN2 = math.log(2.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-# Hoeffding: P(|X - np| >= t) <= 2 exp(-2 t^2 / n). With t = sqrt(n * 80 ln2 / 2) each
-# tail outside the evaluation window holds less than 2**-80, far below the 2**-64
-# resolution of the thresholds.
-_WINDOW_BITS = 80
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,69 +224,72 @@ def _check_args(num_input: object, p: object) -> tuple[int, float]:
     return n, pf
 
 
-def _to_fixed_floor(x: float, bits: int = 64) -> int:
-    """``floor(x * 2**bits)`` exactly, for a float64 ``x`` in [0, 1]."""
-    mant, exp = math.frexp(x)
-    # x = mant * 2**exp with mant in [0.5, 1): use the exact integer mantissa.
-    m = int(math.ldexp(mant, 53))
-    shift = exp - 53 + bits
-    return m << shift if shift >= 0 else m >> -shift
+def _native_builder():
+    """The native ``bpp_binomial_table_build`` (ctypes), or ``None`` where the CPU library
+    is missing, fails to load or is disabled by ``BRAINPY_POISSON_NATIVE=0``."""
+    global _native_fn, _native_looked
+    if _native_looked:
+        return _native_fn
+    _native_looked = True
+    from ..ops.native import ENV_DISABLE, library_paths
+
+    path = library_paths().get("cpu")
+    if path is None or os.environ.get(ENV_DISABLE, "").strip() == "0":
+        return None
+    try:
+        fn = ctypes.CDLL(path).bpp_binomial_table_build
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [
+        ctypes.c_int64,
+        ctypes.c_double,
+        ctypes.c_int64,
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.POINTER(ctypes.c_int32),
+    ]
+    _native_fn = fn
+    return fn
+
+
+_native_fn = None
+_native_looked = False
+
+
+def build_table_python(n: int, p: float) -> BinomialTable:
+    """The table of ``Binomial(n, p)`` by the pure-Python construction
+    (:mod:`.table_builder`); arguments are not checked. Slow for huge ``n`` (a few
+    seconds at ``n = 2**31 - 1``, ``p = 0.5``)."""
+    k0, kept = build_thresholds(n, p)
+    return BinomialTable(n, p, int(k0), np.array(kept, dtype=np.uint64))
+
+
+def build_table_native(n: int, p: float) -> BinomialTable | None:
+    """The same table built by the native library (``bpp/binomial_table.h``), or ``None``
+    when the library is not available; arguments are not checked."""
+    fn = _native_builder()
+    if fn is None:
+        return None
+    capacity = max_table_length(n)
+    out = np.zeros(max(capacity, 1), dtype=np.uint64)
+    k0 = ctypes.c_int32()
+    size = ctypes.c_int32()
+    status = fn(n, p, capacity, out.ctypes.data, ctypes.byref(k0), ctypes.byref(size))
+    if status != 0:  # pragma: no cover - invariant (size <= max_table_length, p checked)
+        raise AssertionError(f"native table builder failed with status {status} for n={n}, p={p!r}")
+    return BinomialTable(n, p, int(k0.value), out[: size.value].copy())
 
 
 @functools.lru_cache(maxsize=256)
 def _build(n: int, p: float) -> BinomialTable:
-    if p == 0.0:
-        return BinomialTable(n, p, 0, np.zeros(0, np.uint64))
-    if p == 1.0:
-        return BinomialTable(n, p, n, np.zeros(0, np.uint64))
-    mean = n * p
-    half = math.sqrt(n * _WINDOW_BITS * _LN2 / 2.0) + 2.0
-    lo = max(0, int(math.floor(mean - half)))
-    hi = min(n, int(math.ceil(mean + half)))
-    ks = np.arange(lo, hi + 1, dtype=np.float64)
-    pmf = binomial_pmf(ks, n, p)
-    # Exact integer arithmetic from here on: each pmf value as an integer multiple of
-    # 2^-192 (values below that cannot move a 2^-64 threshold), exact prefix sums, and
-    # thresholds T = floor(cdf * 2^64 / total). The lower tail of the CDF and the upper
-    # tail (total - cum, a sum of tail terms) are then both exact relative to the pmf,
-    # and normalising by the exact total keeps the realised pmf summing to one.
-    scaled = [_to_fixed_floor(v, 192) for v in pmf.tolist()]
-    total = sum(scaled)
-    thresholds: list[int] = []
-    cum = 0
-    for q in scaled:
-        cum += q
-        thresholds.append((cum << 64) // total)
-    k0 = lo
-    # Trim the lower tail: thresholds equal to 0 mean "always exceeded".
-    start = 0
-    while start < len(thresholds) and thresholds[start] == 0:
-        start += 1
-    # Trim the upper tail: a threshold of 2^64 can never be reached by u < 2^64.
-    stop = len(thresholds)
-    while stop > start and thresholds[stop - 1] >= _TWO64:
-        stop -= 1
-    kept = thresholds[start:stop]
-    k0 += start
-    # Far in a tail, neighbouring values can round to the same threshold (their own
-    # mass is below 2^-64). Cut each tail at its first such pair, counted from the
-    # middle: the value at the cut then carries the whole remaining tail mass, which
-    # the thresholds give exactly, and the table stays strictly increasing.
-    mid = int(np.searchsorted(np.array(kept, dtype=np.uint64), np.uint64(1 << 63)))
-    mid = min(mid, max(len(kept) - 1, 0))
-    for j in range(mid, len(kept) - 1):
-        if kept[j + 1] == kept[j]:
-            kept = kept[: j + 1]
-            break
-    for j in range(min(mid, len(kept) - 1), 0, -1):
-        if kept[j - 1] == kept[j]:
-            kept = kept[j:]
-            k0 += j
-            break
-    arr = np.array(kept, dtype=np.uint64)
-    if arr.size > 1 and not np.all(arr[1:] > arr[:-1]):  # pragma: no cover - invariant
+    table = build_table_native(n, p)
+    if table is None:
+        table = build_table_python(n, p)
+    th = table.thresholds
+    if th.size > 1 and not np.all(th[1:] > th[:-1]):  # pragma: no cover - invariant
         raise AssertionError(f"non-monotone thresholds for n={n}, p={p}")
-    return BinomialTable(n, p, int(k0), arr)
+    return table
 
 
 def binomial_table(num_input: int, p: float) -> BinomialTable:
