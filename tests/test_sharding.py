@@ -206,3 +206,22 @@ def test_hand_made_blocks_equal_the_whole():
         for r in (0, 3)
     ]
     assert_same_bits(jnp.concatenate(pieces), whole)
+
+
+# --- the weak-scaling benchmark (no timing assertions: what it measures and checks) ------------
+
+
+def test_scaling_benchmark_runs_and_finds_no_collectives(tmp_path):
+    import json
+
+    from brainpy_poisson_plugin.bench import main
+
+    rc = main(["--scaling", "--quick", "--steps", "2", "--repeats", "1", "--out", str(tmp_path)])
+    doc = json.loads((tmp_path / "scaling-quick.json").read_text())
+    rows = doc["results"]
+    assert [r["devices"] for r in rows] == [1, 2, 4]
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert r["neurons"] == r["devices"] * r["neurons_per_device"]
+        assert not any(r["collectives"].values()), r  # the sharded program communicates nothing
+    assert rc == 0
