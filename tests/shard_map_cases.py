@@ -43,7 +43,7 @@ def record(name, sharded, one):
 def record_error(name, fn):
     try:
         jax.block_until_ready(fn())
-    except Exception as e:  # the test checks the type and the message
+    except Exception as e:  # noqa: BLE001 - the test checks the type and the message
         out[f"{name}/error"] = np.array(f"{type(e).__name__}: {e}")
     else:
         out[f"{name}/error"] = np.array("")
@@ -92,12 +92,13 @@ for impl in ("reference", "auto"):
     mesh1 = mesh_of((4,), ("x",))
     xv = jnp.zeros((40,), jnp.float32)
 
-    def per_key(t, impl=impl):
+    def per_key(t, impl=impl, keys=keys):
         block = shard_map_block(P("x"), t.shape)
         return jax.vmap(lambda k: poisson_add(t, k, N, PROB, W, impl=impl, block=block))(keys)
 
     f = jax.jit(shard_map(per_key, mesh=mesh1, in_specs=P("x"), out_specs=P(None, "x")))
-    record(f"{impl}: vmap over keys in shard_map", f(xv), jnp.stack([poisson_add(xv, k, N, PROB, W, impl=impl) for k in keys]))
+    one = jnp.stack([poisson_add(xv, k, N, PROB, W, impl=impl) for k in keys])
+    record(f"{impl}: vmap over keys in shard_map", f(xv), one)
 
     # the weight tangent (the counts) inside shard_map: the custom JVP keeps the block
     def counts(t, impl=impl):
@@ -108,7 +109,7 @@ for impl in ("reference", "auto"):
     record(
         f"{impl}: weight tangent in shard_map",
         f(xv),
-        jax.jvp(lambda w: poisson_add(xv, KEY, N, PROB, w, impl=impl), (1.0,), (1.0,))[1],
+        jax.jvp(lambda w, xv=xv, impl=impl: poisson_add(xv, KEY, N, PROB, w, impl=impl), (1.0,), (1.0,))[1],
     )
 
     # pmap: the same helper with pmap's axis name

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - jax 0.4.38
 
 from jax.extend.random import threefry_2x32
 
-__all__ = ["jax_ffi", "threefry_2x32", "jax", "shard_map", "manual_axes", "varying_axes", "axis_size"]
+__all__ = ["axis_size", "jax", "jax_ffi", "manual_axes", "shard_map", "threefry_2x32", "varying_axes"]
 
 
 # --- shard_map and manual mesh axes (shard_map moved and its flags were renamed) -------------

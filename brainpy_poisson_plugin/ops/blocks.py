@@ -25,7 +25,7 @@ from ._jax_compat import axis_size, manual_axes, varying_axes
 from .primitive import block_layout, unsharded_layout
 from .sharding import axes_of
 
-__all__ = ["Block", "shard_map_block", "resolve_layout", "check_lowering_placement"]
+__all__ = ["Block", "check_lowering_placement", "resolve_layout", "shard_map_block"]
 
 _INT32_MAX = 2**31 - 1
 _DOCS = "see docs/many-devices.md"
