@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - jax 0.4.38
 
 from jax.extend.random import threefry_2x32
 
-__all__ = ["axis_size", "jax", "jax_ffi", "manual_axes", "shard_map", "threefry_2x32", "varying_axes"]
+__all__ = ["axis_size", "jax", "jax_ffi", "manual_axes", "register_replication_rule", "shard_map", "threefry_2x32", "varying_axes"]
 
 
 # --- shard_map and manual mesh axes (shard_map moved and its flags were renamed) -------------
@@ -90,3 +90,23 @@ def axis_size(name) -> int:
     if size is not None:
         return int(size(name))
     return int(jax.lax.psum(1, name))  # pragma: no cover - jax 0.4.x: a constant
+
+
+def register_replication_rule(primitive) -> None:
+    """jax 0.4.x ``shard_map(check_rep=True)`` needs a replication rule for every primitive:
+    the result is replicated over the mesh axes every operand is replicated over. Newer
+    jax derives this from the abstract value (a no-op there)."""
+    try:
+        from jax.experimental import shard_map as legacy
+    except ImportError:  # pragma: no cover
+        return
+    checks = getattr(legacy, "_check_rules", None)
+    if checks is None or getattr(jax, "shard_map", None) is not None:
+        return
+
+    def rule(mesh, *in_rep, **params):
+        reps = [r for r in in_rep if r is not None]
+        return set.intersection(*map(set, reps)) if reps else set(mesh.axis_names)
+
+    checks.setdefault(primitive, rule)
+    legacy.register_norewrite(primitive)

@@ -21,11 +21,13 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import PartitionSpec
 
-from ._jax_compat import axis_size, manual_axes, varying_axes
-from .primitive import block_layout, unsharded_layout
+from ._jax_compat import axis_size, manual_axes, register_replication_rule, varying_axes
+from .primitive import block_layout, poisson_add_p, unsharded_layout
 from .sharding import axes_of
 
 __all__ = ["Block", "check_lowering_placement", "resolve_layout", "shard_map_block"]
+
+register_replication_rule(poisson_add_p)
 
 _INT32_MAX = 2**31 - 1
 _DOCS = "see docs/many-devices.md"
