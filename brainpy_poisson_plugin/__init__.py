@@ -5,6 +5,7 @@ imports BrainPy or JAX by itself):
 
 - :class:`PoissonInput` - drop-in for ``brainpy.dyn.PoissonInput``.
 - :func:`poisson_add` - the functional core, ``target + weight * Binomial(num_input, p)``.
+- :func:`shard_map_block`, :class:`Block` - a call's block inside ``shard_map``.
 - :func:`binomial_table` - the exact sampling tables.
 - :func:`activate`, :func:`deactivate`, :func:`swapped` - the swap of BrainPy's names.
 - :func:`set_default_impl`, :func:`using_impl` - choose the implementation for ``impl="auto"``.
@@ -17,6 +18,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "PoissonInput": "brainpy_poisson_plugin.host.poisson_input",
     "poisson_add": "brainpy_poisson_plugin.ops.poisson_add",
+    "shard_map_block": "brainpy_poisson_plugin.ops.blocks",
+    "Block": "brainpy_poisson_plugin.ops.blocks",
     "binomial_table": "brainpy_poisson_plugin.sampling.tables",
     "BinomialTable": "brainpy_poisson_plugin.sampling.tables",
     "activate": "brainpy_poisson_plugin.plugin.swap",

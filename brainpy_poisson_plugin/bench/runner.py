@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--out", type=Path, default=DEFAULT_OUT, help=f"directory for bench.json / bench.png (default {DEFAULT_OUT}/)"
     )
     parser.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="weak scaling instead: W5 per device over 1, 2 and 4 forced CPU devices, a fresh process each",
+    )
     return parser
 
 
@@ -93,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by parsed ``args``; print the table, write
     ``<out>/bench.json``, ``bench.md`` (the table), ``bench-machine.md`` and ``bench.png``
     (``bench-quick.*`` with ``--quick``). Returns 0, or 1 when a case failed (unavailable ones do not count)."""
+    if getattr(args, "scaling", False):
+        from . import scaling
+
+        return scaling.run(args)
     from . import steppers
 
     if args.impls:

@@ -20,6 +20,7 @@ from brainpy import share
 
 from .. import config
 from ..checks import check_impl
+from ..ops.blocks import resolve_layout, shard_map_block
 from ..ops.poisson_add import poisson_add
 from ..sampling.tables import check_num_input
 from .compat import original_poisson_input_class
@@ -80,6 +81,10 @@ class PoissonInput(HostPoissonInput):
             available and the reference otherwise), ``"fused"``, ``"reference"``, or
             ``"host"`` (BrainPy's own update, for comparisons).
         seed: optional integer seed for an instance-owned random stream.
+        shard_map_spec: for a node updated inside a ``shard_map`` body, where
+            ``target_var`` holds this device's block: the block's
+            ``jax.sharding.PartitionSpec`` in the shard_map (see
+            :func:`brainpy_poisson_plugin.shard_map_block`). ``None`` otherwise.
 
     Raises:
         TypeError: ``target_var`` is not a Variable, or has an integer/bool dtype, or an
@@ -99,6 +104,7 @@ class PoissonInput(HostPoissonInput):
         *,
         impl: str = "auto",
         seed: Optional[int] = None,
+        shard_map_spec: Optional[jax.sharding.PartitionSpec] = None,
     ):
         # Every check runs before the node is registered: nothing half-applied.
         if not isinstance(target_var, bm.Variable):
@@ -115,6 +121,14 @@ class PoissonInput(HostPoissonInput):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):
             raise TypeError(f"seed must be an integer or None, got seed={seed!r}")
         _check_probability(f, bm.get_dt())
+        if shard_map_spec is not None:
+            if not isinstance(shard_map_spec, jax.sharding.PartitionSpec):
+                raise TypeError(f"shard_map_spec must be a PartitionSpec or None, got shard_map_spec={shard_map_spec!r}")
+            if len(shard_map_spec) > len(target_var.shape):
+                raise ValueError(
+                    f"shard_map_spec={shard_map_spec} has more entries than target_var has dims "
+                    f"(shape {tuple(target_var.shape)})"
+                )
 
         # Skip the host's __init__ (its checks differ between releases) but run the one
         # above it, which registers the node exactly as the host's does.
@@ -125,6 +139,7 @@ class PoissonInput(HostPoissonInput):
         self.weight = weight
         self.impl = impl
         self.seed = None if seed is None else int(seed)
+        self.shard_map_spec = shard_map_spec
         if self.seed is not None:
             self._base_key = np.asarray(jax.random.key_data(jax.random.key(self.seed)))
             self.rng_step = bm.Variable(jnp.zeros((), jnp.uint32))
@@ -156,10 +171,11 @@ class PoissonInput(HostPoissonInput):
         # With a traced dt (or freq) p is traced too: poisson_add then builds the table at
         # run time, and an out-of-range p shows as NaN rather than a silently clipped rate.
         p = self.freq * dt / 1e3
+        target = self.target_var.value
+        block = None if self.shard_map_spec is None else shard_map_block(self.shard_map_spec, target.shape)
+        resolve_layout(target, block)  # refuse an unplaced shard_map call before the key advances
         key = self._next_key()
-        self.target_var.value = poisson_add(
-            self.target_var.value, key, self.num_input, p, self.weight, impl=impl
-        )
+        self.target_var.value = poisson_add(target, key, self.num_input, p, self.weight, impl=impl, block=block)
 
     def __repr__(self) -> str:
         return (

@@ -5,8 +5,9 @@ aliased to the target, so the update is in place) when ``impl`` is ``"fused"`` o
 ``"auto"`` and the native library for that platform is loaded, and otherwise inlines
 the pure-JAX reference. In a program partitioned over several devices the call goes
 through the sharding rule of :mod:`.sharding` first, which lowers each shard's block
-with the same per-block rule. ``impl="fused"`` without a native library is an error, raised
-while lowering (before anything runs).
+with the same per-block rule; under shard_map/pmap an unplaced call is refused
+(:func:`.blocks.check_lowering_placement`). ``impl="fused"`` without a native library
+is an error, raised while lowering (before anything runs).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from jax.interpreters import mlir
 from ..sampling.reference import reference_poisson_add
 from . import native
 from ._jax_compat import jax_ffi
+from .blocks import check_lowering_placement
 from .primitive import poisson_add_local_p, poisson_add_p
 from .sharding import partitioned_call, require_devices_during_lowering
 
 __all__ = ["register"]
 
 _reference_rule = mlir.lower_fun(
-    lambda target, key, thresholds, increments, layout, *, impl: reference_poisson_add(
+    lambda target, key, thresholds, increments, layout, **params: reference_poisson_add(
         target, key, thresholds, increments, layout
     ),
     multiple_results=False,
@@ -79,10 +81,11 @@ def _bind_local(target, key, thresholds, increments, layout, impl):
 def _rule_for(platform: str | None):
     local = _local_rule_for(platform) if platform else _reference_rule
 
-    def rule(ctx, target, key, thresholds, increments, layout, *, impl):
+    def rule(ctx, target, key, thresholds, increments, layout, *, impl, placement):
         if _is_multi_device(ctx):
             sharded = mlir.lower_fun(partitioned_call(impl, _bind_local), multiple_results=False)
             return sharded(ctx, target, key, thresholds, increments, layout)
+        check_lowering_placement(ctx, placement)  # shard_map/pmap: refuse an unplaced block
         return local(ctx, target, key, thresholds, increments, layout, impl=impl)
 
     return rule

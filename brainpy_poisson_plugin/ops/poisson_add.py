@@ -21,8 +21,9 @@ from ..checks import FUNCTIONAL_IMPLS, check_impl
 from ..sampling.reference import compute_dtype
 from ..sampling.tables import binomial_table, check_num_input
 from . import lowering  # noqa: F401  (registers the lowering rules)
+from .blocks import resolve_layout
 from .device_table import traced_table
-from .primitive import bind, check_layout_shape, unsharded_layout
+from .primitive import bind, check_layout_shape
 
 __all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
 
@@ -96,30 +97,30 @@ def _count_values(k0, size, length: int, cdt) -> jax.Array:
     return jnp.where(size < 0, jnp.asarray(jnp.nan, cdt), values)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _apply(impl, target, weight, key, thresholds, k0, size, layout):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _apply(impl, placement, target, weight, key, thresholds, k0, size, layout):
     cdt = compute_dtype(target.dtype)
     counts = _count_values(k0, size, thresholds.shape[0], cdt)
     increments = jnp.asarray(weight, cdt) * counts
-    return bind(target, key, thresholds, increments, layout, impl=impl)
+    return bind(target, key, thresholds, increments, layout, impl=impl, placement=placement)
 
 
 @_apply.defjvp
-def _apply_jvp(impl, primals, tangents):
+def _apply_jvp(impl, placement, primals, tangents):
     target, weight, key, thresholds, k0, size, layout = primals
     t_dot, w_dot = tangents[:2]
-    out = _apply(impl, *primals)
+    out = _apply(impl, placement, *primals)
     cdt = compute_dtype(target.dtype)
     # The same key and counters give the same counts: draw them again with weight 1.
     counts = bind(
         jnp.zeros(target.shape, cdt), key, thresholds,
-        _count_values(k0, size, thresholds.shape[0], cdt), layout, impl=impl,
+        _count_values(k0, size, thresholds.shape[0], cdt), layout, impl=impl, placement=placement,
     )
     tangent = t_dot + (jnp.asarray(w_dot, cdt) * counts).astype(target.dtype)
     return out, tangent
 
 
-def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout=None):
+def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, block=None):
     """Return ``target + weight * k`` with ``k ~ Binomial(num_input, p)`` i.i.d. per element.
 
     Exact: ``k`` is drawn by inversion of 64-bit fixed-point CDF tables, not by a
@@ -144,8 +145,13 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
         impl: ``"auto"`` (fused custom call where its native library is loaded for the
             platform and dtype, the reference otherwise), ``"fused"`` (error if
             unavailable) or ``"reference"`` (pure JAX).
-        layout: internal: ``i32[2, rank]`` origin of this block and global dimensions,
-            for sharded calls. Leave ``None``.
+        block: inside a ``shard_map`` (or ``pmap``) body, where ``target`` is this
+            device's block of a bigger array: that block,
+            ``shard_map_block(spec, target.shape)`` (see
+            :func:`brainpy_poisson_plugin.shard_map_block`), so each device draws its
+            block's share of the one-device result. ``None`` (the default) everywhere
+            else; inside shard_map ``None`` is refused unless JAX shows the target to be
+            the same on every device.
 
     Returns:
         The new target (same shape and dtype). Elements that receive ``0`` are returned
@@ -154,7 +160,8 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
         in float32.
 
     Raises:
-        TypeError / ValueError naming the argument and the bad value, before any work.
+        TypeError / ValueError naming the argument and the bad value, before any work;
+        ValueError for a call inside shard_map/pmap that is not given its ``block``.
     """
     check_impl(impl, FUNCTIONAL_IMPLS)
     if not hasattr(target, "shape") or not hasattr(target, "dtype"):
@@ -177,6 +184,7 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, layout
     else:
         thresholds, k0, size = _traced_table(n, p)
 
-    if layout is None:
-        layout = jnp.asarray(unsharded_layout(tuple(target.shape)))
-    return _apply(impl, target, jnp.asarray(weight), words, thresholds, jnp.asarray(k0), jnp.asarray(size), layout)
+    layout, placement = resolve_layout(target, block)
+    return _apply(
+        impl, placement, target, jnp.asarray(weight), words, thresholds, jnp.asarray(k0), jnp.asarray(size), layout
+    )

@@ -1,7 +1,9 @@
 """The ``bpp_poisson_add`` JAX primitive and its transformation rules.
 
 One primitive, one operand list (``target, key, thresholds, increments, layout``,
-see ``docs/kernel-contract.md``) and one parameter, ``impl``. Its lowering
+see ``docs/kernel-contract.md``) and two parameters: ``impl`` and ``placement`` (how the
+layout was obtained, checked against manual mesh axes when lowering; see
+:mod:`.sharding`). Its lowering
 (:mod:`.lowering`) is the fused custom call where the native library is loaded for the
 platform, and the pure-JAX reference everywhere else, so jit, vmap and the sharding
 rule below are written once for both.
@@ -34,7 +36,9 @@ __all__ = [
     "check_layout_shape",
     "layout_with_leading_dim",
     "layout_with_origin",
+    "PLACEMENTS",
     "poisson_add_p",
+    "shift_layout",
     "unsharded_layout",
 ]
 
@@ -115,12 +119,25 @@ def layout_with_leading_dim(layout, size: int, origin=0) -> jax.Array:
     return jnp.stack([jnp.concatenate([lead_origin, layout[0]]), jnp.concatenate([lead_dim, layout[1]])])
 
 
-def bind(target, key, thresholds, increments, layout, *, impl: str):
+def shift_layout(layout: jax.Array, offset) -> jax.Array:
+    """``layout`` with ``offset`` (``int[rank]``, may be traced) added to its block origin."""
+    layout = jnp.asarray(layout).astype(LAYOUT_DTYPE)
+    return jnp.stack([layout[0] + jnp.asarray(offset).astype(LAYOUT_DTYPE), layout[1]])
+
+
+#: ``placement`` parameter values: ``"whole"`` - the layout is the target's own (origin 0),
+#: which is wrong for a block of a bigger array under manual mesh axes (shard_map, pmap);
+#: ``"block"`` - the caller placed the block (``block=``); ``"replicated"`` - the layout is
+#: the target's own and the target was seen to be the same on every device.
+PLACEMENTS = ("whole", "block", "replicated")
+
+
+def bind(target, key, thresholds, increments, layout, *, impl: str, placement: str = "whole"):
     """Apply the primitive (no argument checking: callers have validated)."""
-    return poisson_add_p.bind(target, key, thresholds, increments, layout, impl=impl)
+    return poisson_add_p.bind(target, key, thresholds, increments, layout, impl=impl, placement=placement)
 
 
-def _abstract_eval(target, key, thresholds, increments, layout, *, impl):
+def _abstract_eval(target, key, thresholds, increments, layout, **params):
     return target
 
 
@@ -128,28 +145,34 @@ poisson_add_p.def_abstract_eval(_abstract_eval)
 poisson_add_local_p.def_abstract_eval(_abstract_eval)
 
 
-def _impl(*args, impl):
+def _impl(*args, impl, placement):
     # Eager calls compile the same lowering as under jit.
-    return jax.jit(bind, static_argnames="impl")(*args, impl=impl)
+    return jax.jit(bind, static_argnames=("impl", "placement"))(*args, impl=impl, placement=placement)
 
 
 poisson_add_p.def_impl(_impl)
 
 
-def _batch_rule(batched_args, batch_dims, *, impl):
+def _batch_rule(batched_args, batch_dims, *, impl, placement):
     """vmap: draws are independent per batch element.
 
     With only the target batched, the batch axis simply becomes the leading axis of one
     bigger array, so element ``(b, i)`` gets its own counter and
     ``vmap(f)(stack) == f(stack)`` bit for bit. When a key, table or increment is
     batched, each batch element is one call of its own (``lax.map``).
+
+    A caller-placed block (``placement="block"``) loses its placement when vmap adds an
+    axis the block does not place (the new axis starts at 0 on every device).
     """
     target, key, thresholds, increments, layout = batched_args
     t_bd, k_bd, th_bd, inc_bd, lay_bd = batch_dims
     not_mapped = None  # JAX marks an unbatched operand with a None batch dim
     if k_bd is not_mapped and th_bd is not_mapped and inc_bd is not_mapped and lay_bd is not_mapped:
         target = jnp.moveaxis(target, t_bd, 0)
-        out = bind(target, key, thresholds, increments, layout_with_leading_dim(layout, target.shape[0]), impl=impl)
+        placed = "whole" if placement == "block" else placement
+        out = bind(
+            target, key, thresholds, increments, layout_with_leading_dim(layout, target.shape[0]), impl=impl, placement=placed
+        )
         return out, 0
     size = next(a.shape[d] for a, d in zip(batched_args, batch_dims) if d is not not_mapped)
 
@@ -162,7 +185,7 @@ def _batch_rule(batched_args, batch_dims, *, impl):
 
     def one(xs):
         args = [x if m is not None else a for x, m, a in zip(xs, mapped, batched_args)]
-        return bind(*args, impl=impl)
+        return bind(*args, impl=impl, placement=placement)
 
     xs = tuple(m if m is not None else jnp.zeros((size,), jnp.int8) for m in mapped)
     return lax.map(one, xs), 0

@@ -21,6 +21,8 @@ from jax import lax
 from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import NamedSharding, PartitionSpec
 
+from .primitive import shift_layout
+
 __all__ = ["partitioned_call", "require_devices_during_lowering"]
 
 
@@ -42,7 +44,8 @@ def require_devices_during_lowering(primitive) -> None:
         registry.add(primitive)
 
 
-def _axes_of(entry) -> tuple[str, ...]:
+def axes_of(entry) -> tuple[str, ...]:
+    """The mesh axes one PartitionSpec entry splits a dimension over (major first)."""
     if entry is None:
         return ()
     if isinstance(entry, (tuple, list)):
@@ -52,9 +55,9 @@ def _axes_of(entry) -> tuple[str, ...]:
 
 def _shard_index(mesh, axes: tuple[str, ...]) -> jax.Array:
     """Linear index of this shard along one array dimension split over ``axes``."""
-    index = jnp.int32(0)
+    index = jnp.uint32(0)
     for name in axes:
-        index = index * mesh.shape[name] + lax.axis_index(name).astype(jnp.int32)
+        index = index * mesh.shape[name] + lax.axis_index(name).astype(jnp.uint32)
     return index
 
 
@@ -80,20 +83,19 @@ def _make(impl: str, local_bind):
         # A dimension that does not split evenly is kept whole (XLA would pad it, and a
         # padded block's origin is not block * index).
         spec = tuple(
-            e if not _axes_of(e) or global_shape[d] % math.prod(mesh.shape[a] for a in _axes_of(e)) == 0 else None
+            e if not axes_of(e) or global_shape[d] % math.prod(mesh.shape[a] for a in axes_of(e)) == 0 else None
             for d, e in enumerate(spec)
         )
         target_sharding = NamedSharding(mesh, PartitionSpec(*spec))
         replicated = NamedSharding(mesh, PartitionSpec())
 
         def lower(target, key, thresholds, increments, layout):
-            origin = layout[0]
+            offset = []
             for d, entry in enumerate(spec):
-                axes = _axes_of(entry)
-                if axes:
-                    block = global_shape[d] // math.prod(mesh.shape[a] for a in axes)
-                    origin = origin.at[d].add(_shard_index(mesh, axes) * block)
-            local_layout = jnp.stack([origin, layout[1]])
+                axes = axes_of(entry)
+                block = global_shape[d] // math.prod(mesh.shape[a] for a in axes)
+                offset.append(_shard_index(mesh, axes) * block if axes else jnp.uint32(0))
+            local_layout = shift_layout(layout, jnp.stack(offset)) if offset else layout
             return local_bind(target, key, thresholds, increments, local_layout, impl)
 
         arg_shardings = (target_sharding, replicated, replicated, replicated, replicated)
