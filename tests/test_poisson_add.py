@@ -127,11 +127,12 @@ def test_vmap_draws_independently_per_batch_element(impl):
     outk = jax.vmap(lambda x, k: poisson_add(x, k, 1000, 0.01, 1.0, impl=impl))(xb, keys)
     for i in (0, 5):
         assert np.array_equal(np.asarray(outk[i]), np.asarray(poisson_add(xb[i], keys[i], 1000, 0.01, 1.0, impl=impl)))
-    # Batched weights.
+    # Batched weights, unbatched key: element b is row b of the stacked target (the full
+    # rule over every in_axes combination is in test_vmap_rule.py).
     ws = jnp.linspace(0.0, 1.0, 8)
     outw = jax.vmap(lambda w: poisson_add(xb[0], key, 1000, 0.01, w, impl=impl))(ws)
     assert np.array_equal(np.asarray(outw[0]), np.asarray(xb[0]))
-    assert np.array_equal(np.asarray(outw[7]), np.asarray(f(xb[0])))
+    assert np.array_equal(np.asarray(outw[7]), np.asarray(f(xb))[7])
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -12,18 +12,20 @@ Differentiation is not defined here but one level up, with a custom JVP in
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.interpreters import batching
 
-try:  # jax >= 0.4.36
-    from jax.extend.core import Primitive
-except ImportError:  # pragma: no cover
-    from jax.core import Primitive  # type: ignore[no-redef]
+from ._jax_compat import Primitive
 
-__all__ = ["poisson_add_p", "bind", "unsharded_layout"]
+__all__ = ["poisson_add_p", "bind", "unsharded_layout", "batched_layout", "MAX_ELEMENTS"]
+
+#: The counters address fewer than this many elements of one (global, batched) array.
+MAX_ELEMENTS = 2**32
 
 #: The primitive. ``impl`` is ``"auto"``, ``"fused"`` or ``"reference"``.
 poisson_add_p = Primitive("bpp_poisson_add")
@@ -36,6 +38,19 @@ poisson_add_local_p = Primitive("bpp_poisson_add_local")
 def unsharded_layout(shape: tuple[int, ...]) -> np.ndarray:
     """The ``i32[2, rank]`` layout of a whole (unsharded) array: origin 0, its own dims."""
     return np.stack([np.zeros(len(shape), np.int32), np.asarray(shape, np.int32)]).reshape(2, len(shape))
+
+
+def batched_layout(layout, batch_size: int, index) -> jax.Array:
+    """The layout of batch element ``index`` of ``batch_size`` blocks stacked on a new leading axis.
+
+    ``layout`` is the layout of one element; the result places that block at row
+    ``index`` of a global array with a leading axis of ``batch_size`` (``index`` may be
+    traced). With ``index=0`` it is also the layout of the whole stacked batch.
+    """
+    layout = jnp.asarray(layout)
+    origin = jnp.concatenate([jnp.reshape(jnp.asarray(index, layout.dtype), (1,)), layout[0]])
+    dims = jnp.concatenate([jnp.full((1,), batch_size, layout.dtype), layout[1]])
+    return jnp.stack([origin, dims])
 
 
 def bind(target, key, thresholds, increments, layout, *, impl: str):
@@ -60,23 +75,29 @@ poisson_add_p.def_impl(_impl)
 
 
 def _batch_rule(batched_args, batch_dims, *, impl):
-    """vmap: draws are independent per batch element.
+    """vmap: a batch element is a distinct set of neurons with draws of its own.
 
-    With only the target batched, the batch axis simply becomes the leading axis of one
-    bigger array, so element ``(b, i)`` gets its own counter and
-    ``vmap(f)(stack) == f(stack)`` bit for bit. When a key, table or increment is
-    batched, each batch element is one call of its own (``lax.map``).
+    The one rule, whatever is batched (target, key, table or increments, i.e. ``p`` or
+    the weight):
+
+    - unbatched key: batch element ``b`` gets the draws of row ``b`` of the stacked
+      target, i.e. its counters are those of an array with a leading batch axis. With
+      only the target batched this is one call on the stacked array, so
+      ``vmap(f)(stack) == f(stack)`` bit for bit;
+    - batched key: element ``b`` is exactly the unbatched call with its own key
+      ``keys[b]`` (the user chose the keys, so equal keys give equal draws).
     """
     target, key, thresholds, increments, layout = batched_args
     t_bd, k_bd, th_bd, inc_bd, lay_bd = batch_dims
     not_mapped = None  # JAX marks an unbatched operand with a None batch dim
-    if k_bd is not_mapped and th_bd is not_mapped and inc_bd is not_mapped and lay_bd is not_mapped:
-        target = jnp.moveaxis(target, t_bd, 0)
-        origin = jnp.concatenate([jnp.zeros((1,), jnp.int32), layout[0]])
-        dims = jnp.concatenate([jnp.full((1,), target.shape[0], jnp.int32), layout[1]])
-        out = bind(target, key, thresholds, increments, jnp.stack([origin, dims]), impl=impl)
-        return out, 0
     size = next(a.shape[d] for a, d in zip(batched_args, batch_dims) if d is not not_mapped)
+    element_shape = target.shape if t_bd is not_mapped else tuple(np.delete(target.shape, t_bd))
+    total = size * math.prod(element_shape)
+    if k_bd is not_mapped and total >= MAX_ELEMENTS:
+        raise ValueError(
+            f"target: a vmap batch of {size} arrays of shape {element_shape} has {total} elements, "
+            f"the counters address fewer than {MAX_ELEMENTS}; batch the key instead"
+        )
 
     def lead(x, d):
         return jnp.moveaxis(x, d, 0) if d is not not_mapped else None
@@ -84,12 +105,19 @@ def _batch_rule(batched_args, batch_dims, *, impl):
     mapped = [lead(a, d) for a, d in zip(batched_args, batch_dims)]
     if mapped[0] is None:
         mapped[0] = jnp.broadcast_to(target, (size,) + target.shape)
+    if all(m is None for m in mapped[1:]):
+        # Only the target is batched: one call on the stacked array.
+        return bind(mapped[0], key, thresholds, increments, batched_layout(layout, size, 0), impl=impl), 0
 
     def one(xs):
-        args = [x if m is not None else a for x, m, a in zip(xs, mapped, batched_args)]
+        index, rows = xs[0], xs[1:]
+        args = [x if m is not None else a for x, m, a in zip(rows, mapped, batched_args)]
+        if k_bd is not_mapped:
+            args[4] = batched_layout(args[4], size, index)
         return bind(*args, impl=impl)
 
-    xs = tuple(m if m is not None else jnp.zeros((size,), jnp.int8) for m in mapped)
+    placeholder = jnp.zeros((size,), jnp.int8)
+    xs = (jnp.arange(size, dtype=jnp.int32),) + tuple(m if m is not None else placeholder for m in mapped)
     return lax.map(one, xs), 0
 
 

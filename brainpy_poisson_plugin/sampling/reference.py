@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax.extend.random import threefry_2x32
+from ..ops._jax_compat import threefry_2x32
 
 __all__ = ["element_words", "count_indices", "reference_poisson_add", "compute_dtype"]
 
