@@ -51,7 +51,7 @@ def test_weight_not_finite_in_target_dtype_is_refused(weight, dtype):
 
 
 @pytest.mark.parametrize("impl", ["reference", "auto"])
-@pytest.mark.parametrize("weight", [np.inf, -np.inf, np.nan, 4e38])
+@pytest.mark.parametrize("weight", [np.inf, -np.inf, np.nan])
 def test_traced_non_finite_weight_leaves_zero_draws_unchanged(impl, weight):
     """A traced weight cannot be refused: elements that drew 0 spikes are left as they are."""
     key = jax.random.key(4)

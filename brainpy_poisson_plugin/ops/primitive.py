@@ -88,10 +88,10 @@ def _batch_rule(batched_args, batch_dims, *, impl):
       ``keys[b]`` (the user chose the keys, so equal keys give equal draws).
     """
     target, key, thresholds, increments, layout = batched_args
-    t_bd, k_bd, th_bd, inc_bd, lay_bd = batch_dims
+    t_bd, k_bd = batch_dims[0], batch_dims[1]
     not_mapped = None  # JAX marks an unbatched operand with a None batch dim
-    size = next(a.shape[d] for a, d in zip(batched_args, batch_dims) if d is not not_mapped)
-    element_shape = target.shape if t_bd is not_mapped else tuple(np.delete(target.shape, t_bd))
+    size = next(a.shape[d] for a, d in zip(batched_args, batch_dims, strict=True) if d is not not_mapped)
+    element_shape = tuple(n for i, n in enumerate(target.shape) if t_bd is not_mapped or i != t_bd)
     total = size * math.prod(element_shape)
     if k_bd is not_mapped and total >= MAX_ELEMENTS:
         raise ValueError(
@@ -102,7 +102,7 @@ def _batch_rule(batched_args, batch_dims, *, impl):
     def lead(x, d):
         return jnp.moveaxis(x, d, 0) if d is not not_mapped else None
 
-    mapped = [lead(a, d) for a, d in zip(batched_args, batch_dims)]
+    mapped = [lead(a, d) for a, d in zip(batched_args, batch_dims, strict=True)]
     if mapped[0] is None:
         mapped[0] = jnp.broadcast_to(target, (size,) + target.shape)
     if all(m is None for m in mapped[1:]):
@@ -111,9 +111,12 @@ def _batch_rule(batched_args, batch_dims, *, impl):
 
     def one(xs):
         index, rows = xs[0], xs[1:]
-        args = [x if m is not None else a for x, m, a in zip(rows, mapped, batched_args)]
+        args = [x if m is not None else a for x, m, a in zip(rows, mapped, batched_args, strict=True)]
         if k_bd is not_mapped:
-            args[4] = batched_layout(args[4], size, index)
+            # Row `index` of the stacked batch: a (1, *shape) block of the (size, *shape) array.
+            block = jnp.expand_dims(args[0], 0)
+            layout_b = batched_layout(args[4], size, index)
+            return bind(block, *args[1:4], layout_b, impl=impl)[0]
         return bind(*args, impl=impl)
 
     placeholder = jnp.zeros((size,), jnp.int8)
