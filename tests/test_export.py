@@ -21,6 +21,8 @@ from brainpy_poisson_plugin import poisson_add
 from brainpy_poisson_plugin.ops import native
 
 export = pytest.importorskip("jax.export")
+# jax.export serialisation needs flatbuffers (listed in the test extra).
+pytest.importorskip("flatbuffers", reason="jax.export serialisation needs the flatbuffers package")
 
 SIZE, NUM, P, W = 4096, 1000, 0.01, 0.5
 
