@@ -8,8 +8,6 @@ signature, adding keyword-only ``impl=`` and ``seed=``.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Optional, Union
 
 import brainpy.math as bm
@@ -19,43 +17,44 @@ import numpy as np
 from brainpy import share
 
 from .. import config
-from ..checks import check_impl
-from ..ops.blocks import resolve_layout, shard_map_block
-from ..ops.poisson_add import poisson_add
-from ..sampling.tables import check_num_input
+from ..checks import (
+    check_impl,
+    check_num_input,
+    check_probability,
+    check_real_scalar,
+    check_seed,
+    check_target_dtype,
+    check_weight,
+    is_traced,
+)
+from ..ops.poisson_add import PreparedPoissonAdd, prepare_poisson_add
+from ..ops.blocks import shard_map_block
 from .compat import original_poisson_input_class
 
 __all__ = ["PoissonInput"]
 
 HostPoissonInput = original_poisson_input_class()
 
-
-def _real_scalar(name: str, value: Any, *, nonnegative: bool = False) -> float:
-    """Return ``value`` as a float if it is a finite real scalar (a Python or numpy
-    number, or a 0-d array); else raise naming ``name``."""
-    shape = getattr(value, "shape", ())
-    if shape != ():
-        raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(shape)}")
-    if isinstance(value, (jax.Array, np.ndarray)):
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
-        raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {name}={v!r}")
-    if nonnegative and v < 0:
-        raise ValueError(f"{name} must be >= 0, got {name}={v!r}")
-    return v
+#: The threefry implementation's name for ``jax.random.key(..., impl=...)``: a ``seed=``
+#: stream does not depend on ``jax_default_prng_impl``.
+_SEED_PRNG_IMPL = "threefry2x32"
 
 
-def _check_probability(freq: float, dt: Any) -> None:
-    if isinstance(dt, numbers.Real):
-        p = freq * float(dt) / 1e3
-        if p > 1.0:
-            raise ValueError(
-                f"freq * dt / 1000 must be <= 1 (a spike probability per step), got "
-                f"freq={freq!r} Hz and dt={float(dt)!r} ms, i.e. p={p!r}"
-            )
+def _rate_probability(freq: float, dt: Any) -> Any:
+    """``p = freq * dt / 1000``; checked (naming ``freq`` and ``dt``) when ``dt`` is concrete.
+
+    A traced ``dt`` gives a traced ``p``, whose table is built at run time.
+    """
+    if is_traced(dt):
+        return freq * dt / 1e3
+    dt_value = check_real_scalar(dt, name="dt", minimum=0.0)
+    p = freq * dt_value / 1e3
+    if p > 1.0:
+        raise ValueError(
+            f"freq * dt / 1000 must be <= 1 (a spike probability per step), got "
+            f"freq={freq!r} Hz and dt={dt_value!r} ms, i.e. p={p!r}"
+        )
+    return check_probability(p, name="freq * dt / 1000")
 
 
 class PoissonInput(HostPoissonInput):
@@ -72,25 +71,34 @@ class PoissonInput(HostPoissonInput):
         target_var: the :class:`~brainpy.math.Variable` to add to (floating dtype;
             ``(n,)`` or ``(batch, n)`` in batching mode, any shape in fact).
         num_input: number of independent Poisson inputs, an integer >= 1.
-        freq: rate of each input in Hz, a finite scalar >= 0.
-        weight: synaptic weight, a finite scalar.
+        freq: rate of each input in Hz, a finite real number >= 0: a Python or numpy
+            number or a concrete 0-d array, stored as the Python float it is (a traced
+            value is refused).
+        weight: synaptic weight, a finite real number (same forms as ``freq``), finite
+            in ``target_var``'s dtype.
         mode: BrainPy computing mode.
         name: node name.
         impl: ``"auto"`` (the process default, see
             :func:`brainpy_poisson_plugin.set_default_impl`; else the fused kernel where
             available and the reference otherwise), ``"fused"``, ``"reference"``, or
             ``"host"`` (BrainPy's own update, for comparisons).
-        seed: optional integer seed for an instance-owned random stream.
+        seed: optional integer seed in [-2**63, 2**63 - 1] for an instance-owned
+            threefry stream (independent of ``jax_default_prng_impl``). Refused with
+            ``impl="host"``, whose update draws from BrainPy's global RNG.
         shard_map_spec: for a node updated inside a ``shard_map`` body, where
             ``target_var`` holds this device's block: the block's
             ``jax.sharding.PartitionSpec`` in the shard_map (see
             :func:`brainpy_poisson_plugin.shard_map_block`). ``None`` otherwise.
 
     Raises:
-        TypeError: ``target_var`` is not a Variable, or has an integer/bool dtype, or an
-            argument has the wrong type (the message names it).
-        ValueError: ``num_input < 1``, ``freq`` negative or non-finite, ``weight``
-            non-finite, or ``freq * dt / 1000 > 1`` (names ``freq`` and ``dt``).
+        TypeError: ``target_var`` is not a Variable, or has a dtype other than float16,
+            bfloat16, float32 or float64, or an argument has the wrong type (bool,
+            complex, string, traced; the message names it).
+        ValueError: ``num_input`` out of [1, 2**31 - 1], ``freq`` negative or
+            non-finite, ``weight`` non-finite (in float64 or in the target's dtype),
+            ``seed`` out of range or combined with ``impl="host"``, or
+            ``freq * dt / 1000 > 1`` (names ``freq`` and ``dt``; checked again at every
+            step with the current ``dt``, before the random state advances).
     """
 
     def __init__(
@@ -111,16 +119,18 @@ class PoissonInput(HostPoissonInput):
             raise TypeError(
                 f'"target_var" must be an instance of Variable. But we got {type(target_var)}: {target_var}'
             )
-        dtype = jnp.dtype(target_var.dtype)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"target_var must have a floating dtype, got target_var.dtype={dtype}")
+        dtype = check_target_dtype(target_var.dtype, name="target_var")
         n = check_num_input(num_input)
-        f = _real_scalar("freq", freq, nonnegative=True)
-        _real_scalar("weight", weight)
+        f = check_real_scalar(freq, name="freq", minimum=0.0)
+        w = check_weight(weight, dtype, name="weight", traced_ok=False)
         check_impl(impl)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer))):
-            raise TypeError(f"seed must be an integer or None, got seed={seed!r}")
-        _check_probability(f, bm.get_dt())
+        s = check_seed(seed)
+        if s is not None and impl == "host":
+            raise ValueError(
+                f"seed={s} cannot be used with impl='host': BrainPy's own update draws from the "
+                "global RNG (bm.random.seed); drop seed= or pick another impl"
+            )
+        _rate_probability(f, bm.get_dt())
         if shard_map_spec is not None:
             if not isinstance(shard_map_spec, jax.sharding.PartitionSpec):
                 raise TypeError(f"shard_map_spec must be a PartitionSpec or None, got shard_map_spec={shard_map_spec!r}")
@@ -135,13 +145,16 @@ class PoissonInput(HostPoissonInput):
         super(HostPoissonInput, self).__init__(name=name, mode=mode)
         self.target_var = target_var
         self.num_input = n
-        self.freq = freq
-        self.weight = weight
+        # Stored as the Python numbers they are (a 0-d array freq included), so the host's
+        # update (impl="host") and the run-time checks see plain floats.
+        self.freq = f
+        self.weight = w
         self.impl = impl
-        self.seed = None if seed is None else int(seed)
+        self.seed = s
         self.shard_map_spec = shard_map_spec
         if self.seed is not None:
-            self._base_key = np.asarray(jax.random.key_data(jax.random.key(self.seed)))
+            key = jax.random.key(self.seed, impl=_SEED_PRNG_IMPL)
+            self._base_key = np.asarray(jax.random.key_data(key))
             self.rng_step = bm.Variable(jnp.zeros((), jnp.uint32))
 
     def reset_state(self, *args, **kwargs):
@@ -154,28 +167,44 @@ class PoissonInput(HostPoissonInput):
         return config.default_impl() if self.impl == "auto" else self.impl
 
     def _next_key(self) -> jax.Array:
+        """This step's key; advances the global RNG or the instance's step counter."""
         if self.seed is None:
             return bm.random.split_key()
-        key = jax.random.fold_in(jnp.asarray(self._base_key, jnp.uint32), self.rng_step.value)
+        base = jax.random.wrap_key_data(jnp.asarray(self._base_key, jnp.uint32), impl=_SEED_PRNG_IMPL)
+        key = jax.random.fold_in(base, self.rng_step.value)
         self.rng_step.value = self.rng_step.value + jnp.uint32(1)
         return key
 
+    def _prepare(self, impl: str) -> PreparedPoissonAdd:
+        """Check everything this step needs (current ``dt``, ``freq``, target) without side effects."""
+        freq = check_real_scalar(self.freq, name="freq", minimum=0.0)
+        p = _rate_probability(freq, share["dt"])
+        target = self.target_var.value
+        # Inside a user's shard_map: this device's block (an unplaced call is refused here,
+        # before the key advances).
+        block = None if self.shard_map_spec is None else shard_map_block(self.shard_map_spec, target.shape)
+        return prepare_poisson_add(target, self.num_input, p, self.weight, impl=impl, block=block)
+
     def update(self):
-        """Add one step of Poisson input to ``target_var``."""
+        """Add one step of Poisson input to ``target_var``.
+
+        Every check (``freq * dt / 1000 <= 1`` for the current ``dt``, the target's dtype)
+        runs before the random state advances: a failing step changes nothing.
+        """
         impl = self.resolved_impl()
         if impl == "host":
+            if self.seed is not None:
+                raise ValueError(
+                    f"seed={self.seed} cannot be honoured: impl='auto' resolves to 'host' in this "
+                    "process (set_default_impl / BRAINPY_POISSON_IMPL / pytest --brainpy-poisson), and "
+                    "BrainPy's own update draws from the global RNG"
+                )
             return HostPoissonInput.update(self)
-        dt = share["dt"]
-        if isinstance(self.freq, numbers.Real):
-            _check_probability(float(self.freq), dt)
-        # With a traced dt (or freq) p is traced too: poisson_add then builds the table at
-        # run time, and an out-of-range p shows as NaN rather than a silently clipped rate.
-        p = self.freq * dt / 1e3
-        target = self.target_var.value
-        block = None if self.shard_map_spec is None else shard_map_block(self.shard_map_spec, target.shape)
-        resolve_layout(target, block)  # refuse an unplaced shard_map call before the key advances
+        # With a traced dt p is traced too: poisson_add then builds the table at run time,
+        # and an out-of-range p shows as NaN rather than a silently clipped rate.
+        prepared = self._prepare(impl)
         key = self._next_key()
-        self.target_var.value = poisson_add(target, key, self.num_input, p, self.weight, impl=impl, block=block)
+        self.target_var.value = prepared.apply(key)
 
     def __repr__(self) -> str:
         return (

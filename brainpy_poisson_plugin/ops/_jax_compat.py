@@ -1,7 +1,12 @@
 """The few JAX APIs whose home moved between the supported jax releases (0.4.38 .. 0.12).
 
 Everything version-dependent about JAX is resolved here, once, so the rest of the
-package imports plain names.
+package imports plain names from this module:
+
+- ``jax_ffi``: ``jax.ffi`` (``jax.extend.ffi`` on jax 0.4.38);
+- ``Primitive``: ``jax.extend.core.Primitive`` (``jax.core.Primitive`` before 0.4.36);
+- ``Tracer``: the class of every traced value;
+- ``threefry_2x32``: ``jax.extend.random.threefry_2x32``, the per-element RNG.
 """
 
 from __future__ import annotations
@@ -13,9 +18,21 @@ try:  # jax >= 0.4.39
 except ImportError:  # pragma: no cover - jax 0.4.38
     from jax.extend import ffi as jax_ffi  # type: ignore[no-redef]
 
+try:  # jax >= 0.4.36
+    from jax.extend.core import Primitive
+except ImportError:  # pragma: no cover
+    from jax.core import Primitive  # type: ignore[no-redef,attr-defined]
+
+from jax.core import Tracer
 from jax.extend.random import threefry_2x32
 
-__all__ = ["axis_size", "jax", "jax_ffi", "manual_axes", "register_replication_rule", "shard_map", "threefry_2x32", "varying_axes"]
+__all__ = [
+    "Primitive",
+    "Tracer",
+    "axis_size",
+    "jax", "jax_ffi", "manual_axes", "register_replication_rule", "shard_map", "threefry_2x32",
+    "varying_axes",
+]
 
 
 # --- shard_map and manual mesh axes (shard_map moved and its flags were renamed) -------------

@@ -9,71 +9,66 @@ identity) and ``weight`` (the counts) through a custom JVP.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-import numbers
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import FUNCTIONAL_IMPLS, check_impl
+from .. import config
+from ..checks import (
+    FUNCTIONAL_IMPLS,
+    check_impl,
+    check_key,
+    check_num_input,
+    check_probability,
+    check_target_dtype,
+    check_weight,
+    is_traced,
+)
 from ..sampling.reference import compute_dtype
-from ..sampling.tables import binomial_table, check_num_input
+from ..sampling.tables import binomial_table
 from . import lowering  # noqa: F401  (registers the lowering rules)
 from .blocks import resolve_layout
 from .device_table import traced_table
 from .primitive import bind, check_layout_shape
 
-__all__ = ["poisson_add", "key_words", "FUNCTIONAL_IMPLS"]
-
-
-_FLOAT_DTYPES = tuple(jnp.dtype(d) for d in ("float16", "bfloat16", "float32", "float64"))
-_TWO64_MINUS_1 = (1 << 64) - 1
+__all__ = ["poisson_add", "prepare_poisson_add", "PreparedPoissonAdd", "key_words", "resolve_impl", "FUNCTIONAL_IMPLS"]
 
 
 def key_words(key) -> jax.Array:
-    """Return a PRNG key as its raw ``u32[2]`` threefry words.
+    """Return a PRNG key as the raw ``u32[2]`` threefry words the sampler uses.
 
-    Accepts a typed key (``jax.random.key``; threefry only) or a raw ``uint32[2]`` key
-    (``jax.random.PRNGKey``). Raises ``TypeError``/``ValueError`` naming ``key``.
+    Any key implementation is accepted (see :func:`brainpy_poisson_plugin.checks.check_key`):
+    threefry keys give their own words, others (``rbg``) words derived from their data.
     """
-    if isinstance(key, (int, np.integer)):
-        raise TypeError(f"key must be a JAX PRNG key, got key={key!r}; use jax.random.key({key})")
-    arr = key
-    if hasattr(arr, "dtype") and jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
-        if arr.shape != ():
-            raise ValueError(f"key must be a single key, got a key array of shape {arr.shape}")
-        arr = jax.random.key_data(arr)
-    arr = jnp.asarray(arr)
-    if arr.shape != (2,) or arr.dtype != jnp.uint32:
-        raise ValueError(
-            f"key must be a threefry key (typed, or uint32[2]), got key of shape {arr.shape} and dtype {arr.dtype}"
-        )
-    return arr
+    return check_key(key)
 
 
-def _is_concrete(x) -> bool:
-    """Whether ``x`` has a value now (not a tracer of jit/vmap/grad)."""
-    return not isinstance(x, jax.core.Tracer)
+def resolve_impl(impl: str) -> str:
+    """The implementation ``poisson_add`` uses for ``impl``.
+
+    ``"auto"`` resolves through the process default (:func:`brainpy_poisson_plugin.default_impl`:
+    ``set_default_impl``, ``using_impl``, ``BRAINPY_POISSON_IMPL``, ``pytest
+    --brainpy-poisson``), where ``"host"`` (BrainPy's own class, which has no functional
+    form) means ``"auto"``. Resolved when the call is traced.
+    """
+    check_impl(impl, FUNCTIONAL_IMPLS)
+    if impl != "auto":
+        return impl
+    default = config.default_impl()
+    return "auto" if default == "host" else default
 
 
-def _check_scalar(name: str, value):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
-    if hasattr(value, "shape") and tuple(value.shape) != ():
-        raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(value.shape)}")
-    if not isinstance(value, (numbers.Real, np.generic, jax.Array)) and not hasattr(value, "dtype"):
-        raise TypeError(f"{name} must be a real scalar, got {name}={value!r}")
-
-
-def _check_target(target) -> None:
-    dtype = jnp.dtype(target.dtype)
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"target must have a floating dtype (float16, bfloat16, float32, float64), got target.dtype={dtype}"
-        )
+def _check_target(target) -> jax.Array:
+    if not hasattr(target, "shape") or not hasattr(target, "dtype"):
+        raise TypeError(f"target must be an array, got target={target!r}")
+    check_target_dtype(target.dtype, name="target")
     check_layout_shape(tuple(target.shape))
+    return jnp.asarray(target)
 
 
 def _static_table(n: int, p: float):
@@ -101,8 +96,7 @@ def _count_values(k0, size, length: int, cdt) -> jax.Array:
 def _apply(impl, placement, target, weight, key, thresholds, k0, size, layout):
     cdt = compute_dtype(target.dtype)
     counts = _count_values(k0, size, thresholds.shape[0], cdt)
-    increments = jnp.asarray(weight, cdt) * counts
-    return bind(target, key, thresholds, increments, layout, impl=impl, placement=placement)
+    return bind(target, key, thresholds, _increments(weight, counts), layout, impl=impl, placement=placement)
 
 
 @_apply.defjvp
@@ -116,8 +110,58 @@ def _apply_jvp(impl, placement, primals, tangents):
         jnp.zeros(target.shape, cdt), key, thresholds,
         _count_values(k0, size, thresholds.shape[0], cdt), layout, impl=impl, placement=placement,
     )
-    tangent = t_dot + (jnp.asarray(w_dot, cdt) * counts).astype(target.dtype)
+    tangent = t_dot + (w_dot * counts).astype(target.dtype)
     return out, tangent
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedPoissonAdd:
+    """A checked ``poisson_add`` call waiting for its key (:func:`prepare_poisson_add`).
+
+    Everything but the key has been validated, so a caller that draws the key from a
+    stateful RNG (``PoissonInput``) can check first and advance the RNG only then.
+    """
+
+    target: Any
+    impl: str
+    weight: Any
+    thresholds: Any
+    k0: Any
+    size: Any
+    layout: Any
+    placement: str
+
+    def apply(self, key) -> jax.Array:
+        """Add the draws of ``key`` (checked here) and return the new target."""
+        words = check_key(key)
+        return _apply(
+            self.impl, self.placement, self.target, self.weight, words, self.thresholds,
+            jnp.asarray(self.k0), jnp.asarray(self.size), self.layout,
+        )
+
+
+def prepare_poisson_add(target, num_input, p, weight, impl: str = "auto", *, block=None) -> PreparedPoissonAdd:
+    """Check every argument of :func:`poisson_add` but the key, place the block and build the table.
+
+    Raises the same errors as :func:`poisson_add`, before any work; the key is checked by
+    :meth:`PreparedPoissonAdd.apply`.
+    """
+    impl = resolve_impl(impl)
+    target = _check_target(target)
+    n = check_num_input(num_input)
+    p = check_probability(p, name="p")
+    w = check_weight(weight, target.dtype, name="weight")
+    cdt = compute_dtype(target.dtype)
+    # A Python number or any traced dtype (an integer weight included) becomes the
+    # compute dtype here, so the custom JVP always sees a float weight.
+    weight_array = jnp.asarray(w, cdt) if not is_traced(w) else jnp.asarray(w).astype(cdt)
+    if not is_traced(p):
+        thresholds, k0, size = _static_table(n, p)
+        thresholds = jnp.asarray(thresholds)
+    else:
+        thresholds, k0, size = _traced_table(n, p)
+    layout, placement = resolve_layout(target, block)
+    return PreparedPoissonAdd(target, impl, weight_array, thresholds, k0, size, layout, placement)
 
 
 def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, block=None):
@@ -130,21 +174,26 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, block=
 
     Args:
         target: array of float16, bfloat16, float32 or float64, any shape (0-d and size
-            0 included), each dimension below 2**32 and fewer than 2**63 elements. Integer and bool targets are refused.
-        key: a JAX PRNG key (typed threefry key, or raw ``uint32[2]``). Use a new key
-            per step.
+            0 included), each dimension below 2**32 and fewer than 2**63 elements. Integer, bool, complex and float8
+            targets are refused.
+        key: a JAX PRNG key of any implementation (a typed key, or raw ``uint32`` key
+            data such as ``jax.random.PRNGKey``); ``rbg`` keys are turned into threefry
+            words deterministically. Use a new key per step.
         num_input: number of independent inputs, an integer in [1, 2**31 - 1].
         p: spike probability per input per step, in [0, 1]; ``freq * dt / 1000``.
-            May be traced (time-varying rate, traced ``dt``, ``vmap`` over rates): the
-            table is then built inside the compiled program (the ``bpp_binomial_table``
-            custom call; a host callback only where no native library is loaded), equal
-            to the table of the same constant ``p``; a run-time value outside [0, 1]
-            (or NaN) yields NaN.
-        weight: scalar weight (may be traced); non-finite values are refused when
-            concrete.
-        impl: ``"auto"`` (fused custom call where its native library is loaded for the
-            platform and dtype, the reference otherwise), ``"fused"`` (error if
-            unavailable) or ``"reference"`` (pure JAX).
+            A concrete value (Python or numpy number, or a 0-d array) is the number it
+            is, checked now and used in float64. Only a traced ``p`` (a time-varying
+            rate, a traced ``dt``, ``vmap`` over rates) builds its table at run time,
+            inside the compiled program (the ``bpp_binomial_table`` custom call; a host
+            callback only where no native library is loaded), equal to the table of the
+            same constant ``p``; a run-time value outside [0, 1] (or NaN) yields NaN.
+        weight: scalar weight (may be traced). A concrete weight must be finite in the
+            target's dtype (``4e38`` is refused on float32). An element that draws no
+            spike is left unchanged whatever the weight.
+        impl: ``"auto"`` (the process default, see :func:`resolve_impl`; by default the
+            fused custom call where its native library is loaded for the platform and
+            dtype, the reference otherwise), ``"fused"`` (error if unavailable) or
+            ``"reference"`` (pure JAX).
         block: inside a ``shard_map`` (or ``pmap``) body, where ``target`` is this
             device's block of a bigger array: that block,
             ``shard_map_block(spec, target.shape)`` (see
@@ -159,32 +208,12 @@ def poisson_add(target, key, num_input, p, weight, impl: str = "auto", *, block=
         unchanged; ``p == 1`` adds ``weight * num_input``. f16/bf16 targets accumulate
         in float32.
 
+    Under ``jax.vmap`` a batch element is a distinct set of neurons: with an unbatched
+    key, element ``b`` gets the draws of row ``b`` of the stacked target (whatever else
+    is batched); with a batched key, each element is the call with its own key.
+
     Raises:
         TypeError / ValueError naming the argument and the bad value, before any work;
         ValueError for a call inside shard_map/pmap that is not given its ``block``.
     """
-    check_impl(impl, FUNCTIONAL_IMPLS)
-    if not hasattr(target, "shape") or not hasattr(target, "dtype"):
-        raise TypeError(f"target must be an array, got target={target!r}")
-    target = jnp.asarray(target)
-    _check_target(target)
-    n = check_num_input(num_input)
-    _check_scalar("p", p)
-    _check_scalar("weight", weight)
-    if _is_concrete(weight) and not math.isfinite(float(weight)):
-        raise ValueError(f"weight must be finite, got weight={float(weight)!r}")
-    words = key_words(key)
-
-    if _is_concrete(p):
-        pf = float(p)
-        if not (0.0 <= pf <= 1.0) or math.isnan(pf):
-            raise ValueError(f"p must be in [0, 1], got p={pf!r}")
-        thresholds, k0, size = _static_table(n, pf)
-        thresholds = jnp.asarray(thresholds)
-    else:
-        thresholds, k0, size = _traced_table(n, p)
-
-    layout, placement = resolve_layout(target, block)
-    return _apply(
-        impl, placement, target, jnp.asarray(weight), words, thresholds, jnp.asarray(k0), jnp.asarray(size), layout
-    )
+    return prepare_poisson_add(target, num_input, p, weight, impl, block=block).apply(key)

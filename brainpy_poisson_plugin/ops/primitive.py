@@ -22,10 +22,7 @@ import numpy as np
 from jax import lax
 from jax.interpreters import batching
 
-try:  # jax >= 0.4.36
-    from jax.extend.core import Primitive
-except ImportError:  # pragma: no cover
-    from jax.core import Primitive  # type: ignore[no-redef]
+from ._jax_compat import Primitive
 
 __all__ = [
     "LAYOUT_DTYPE",
@@ -154,40 +151,57 @@ poisson_add_p.def_impl(_impl)
 
 
 def _batch_rule(batched_args, batch_dims, *, impl, placement):
-    """vmap: draws are independent per batch element.
+    """vmap: a batch element is a distinct set of neurons with draws of its own.
 
-    With only the target batched, the batch axis simply becomes the leading axis of one
-    bigger array, so element ``(b, i)`` gets its own counter and
-    ``vmap(f)(stack) == f(stack)`` bit for bit. When a key, table or increment is
-    batched, each batch element is one call of its own (``lax.map``).
+    The one rule, whatever is batched (target, key, table or increments, i.e. ``p`` or
+    the weight):
+
+    - unbatched key: batch element ``b`` gets the draws of row ``b`` of the stacked
+      target, i.e. its counters are those of an array with a leading batch axis. With
+      only the target batched this is one call on the stacked array, so
+      ``vmap(f)(stack) == f(stack)`` bit for bit;
+    - batched key: element ``b`` is exactly the unbatched call with its own key
+      ``keys[b]`` (the user chose the keys, so equal keys give equal draws).
 
     A caller-placed block (``placement="block"``) loses its placement when vmap adds an
     axis the block does not place (the new axis starts at 0 on every device).
     """
     target, key, thresholds, increments, layout = batched_args
-    t_bd, k_bd, th_bd, inc_bd, lay_bd = batch_dims
+    t_bd, k_bd = batch_dims[0], batch_dims[1]
     not_mapped = None  # JAX marks an unbatched operand with a None batch dim
-    if k_bd is not_mapped and th_bd is not_mapped and inc_bd is not_mapped and lay_bd is not_mapped:
-        target = jnp.moveaxis(target, t_bd, 0)
-        placed = "whole" if placement == "block" else placement
-        out = bind(
-            target, key, thresholds, increments, layout_with_leading_dim(layout, target.shape[0]), impl=impl, placement=placed
+    size = next(a.shape[d] for a, d in zip(batched_args, batch_dims, strict=True) if d is not not_mapped)
+    element_shape = tuple(n for i, n in enumerate(target.shape) if t_bd is not_mapped or i != t_bd)
+    total = size * math.prod(element_shape)
+    if k_bd is not_mapped and total >= MAX_ELEMENTS:
+        raise ValueError(
+            f"target: a vmap batch of {size} arrays of shape {element_shape} has {total} elements, "
+            f"the counters address fewer than {MAX_ELEMENTS}; batch the key instead"
         )
-        return out, 0
-    size = next(a.shape[d] for a, d in zip(batched_args, batch_dims) if d is not not_mapped)
+
+    stacked = "whole" if placement == "block" else placement
 
     def lead(x, d):
         return jnp.moveaxis(x, d, 0) if d is not not_mapped else None
 
-    mapped = [lead(a, d) for a, d in zip(batched_args, batch_dims)]
+    mapped = [lead(a, d) for a, d in zip(batched_args, batch_dims, strict=True)]
     if mapped[0] is None:
         mapped[0] = jnp.broadcast_to(target, (size,) + target.shape)
+    if all(m is None for m in mapped[1:]):
+        # Only the target is batched: one call on the stacked array.
+        return bind(mapped[0], key, thresholds, increments, layout_with_leading_dim(layout, size), impl=impl, placement=stacked), 0
 
     def one(xs):
-        args = [x if m is not None else a for x, m, a in zip(xs, mapped, batched_args)]
+        index, rows = xs[0], xs[1:]
+        args = [x if m is not None else a for x, m, a in zip(rows, mapped, batched_args, strict=True)]
+        if k_bd is not_mapped:
+            # Row `index` of the stacked batch: a (1, *shape) block of the (size, *shape) array.
+            block = jnp.expand_dims(args[0], 0)
+            layout_b = layout_with_leading_dim(args[4], size, index)
+            return bind(block, *args[1:4], layout_b, impl=impl, placement=stacked)[0]
         return bind(*args, impl=impl, placement=placement)
 
-    xs = tuple(m if m is not None else jnp.zeros((size,), jnp.int8) for m in mapped)
+    placeholder = jnp.zeros((size,), jnp.int8)
+    xs = (jnp.arange(size, dtype=jnp.int32),) + tuple(m if m is not None else placeholder for m in mapped)
     return lax.map(one, xs), 0
 
 

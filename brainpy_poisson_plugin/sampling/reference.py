@@ -17,7 +17,8 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.extend.random import threefry_2x32
+
+from ..ops._jax_compat import threefry_2x32
 
 __all__ = ["compute_dtype", "count_indices", "element_words", "global_flat_index", "reference_poisson_add"]
 

@@ -26,11 +26,13 @@ import ctypes
 import dataclasses
 import functools
 import math
-import numbers
 import os
 
 import numpy as np
 
+# The num_input check and its limit live with the other argument checks (checks.py,
+# which does not import JAX either); re-exported here for existing callers.
+from ..checks import MAX_NUM_INPUT, check_num_input
 from .table_builder import build_thresholds
 
 __all__ = [
@@ -43,9 +45,6 @@ __all__ = [
     "check_num_input",
     "max_table_length",
 ]
-
-#: Largest supported ``num_input`` (counts are stored as int32 on the device).
-MAX_NUM_INPUT = 2**31 - 1
 
 _TWO64 = 1 << 64
 _LN2 = math.log(2.0)
@@ -197,20 +196,6 @@ def max_table_length(num_input: int) -> int:
     """
     n = int(num_input)
     return int(min(n, math.floor(2.0 * math.sqrt(32.0 * _LN2 * n)) + 2))
-
-
-def check_num_input(num_input: object) -> int:
-    """Return ``num_input`` as an int if it is an integer in ``[1, 2**31 - 1]``.
-
-    Raises ``TypeError`` (not an integer; bools are refused) or ``ValueError`` (out of
-    range), naming ``num_input`` and the value.
-    """
-    if isinstance(num_input, (bool, np.bool_)) or not isinstance(num_input, (numbers.Integral, np.integer)):
-        raise TypeError(f"num_input must be an integer, got num_input={num_input!r}")
-    n = int(num_input)
-    if not 1 <= n <= MAX_NUM_INPUT:
-        raise ValueError(f"num_input must be in [1, {MAX_NUM_INPUT}], got num_input={n}")
-    return n
 
 
 def _check_args(num_input: object, p: object) -> tuple[int, float]:
