@@ -92,6 +92,15 @@ def _count_values(k0, size, length: int, cdt) -> jax.Array:
     return jnp.where(size < 0, jnp.asarray(jnp.nan, cdt), values)
 
 
+def _increments(weight, counts) -> jax.Array:
+    """``weight * count`` per count index, exactly ``0`` where the count is 0.
+
+    ``0 * weight`` is 0 even for a (traced) non-finite weight: an element that drew no
+    spike is left unchanged, never made NaN.
+    """
+    return jnp.where(counts == 0, jnp.zeros((), counts.dtype), weight * counts)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _apply(impl, placement, target, weight, key, thresholds, k0, size, layout):
     cdt = compute_dtype(target.dtype)
