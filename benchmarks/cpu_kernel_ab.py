@@ -46,7 +46,7 @@ for wl in sys.argv[3].split(","):
         fns[name] = jax.jit(loop, donate_argnums=0)
     xs = {name: jax.block_until_ready(fns[name](jnp.zeros(n, jnp.float32))) for name in libs}
     best = {name: float("inf") for name in libs}
-    for r in range(int(sys.argv[4]) if len(sys.argv) > 4 else 7):
+    for _r in range(int(sys.argv[4]) if len(sys.argv) > 4 else 7):
         for name in libs:
             t0 = time.perf_counter()
             xs[name] = jax.block_until_ready(fns[name](xs[name]))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -223,7 +223,7 @@ def check_weight(weight: object, dtype: object = None, *, name: str = "weight", 
     if dtype is not None and isinstance(value, float):
         import numpy as np
 
-        dt = np.dtype(dtype)
+        dt = np.dtype(cast(Any, dtype))
         with np.errstate(over="ignore"):
             rounded = np.asarray(value).astype(dt)
         if not np.isfinite(rounded.astype(np.float64)):
@@ -249,7 +249,7 @@ def check_num_input(num_input: object, *, name: str = "num_input") -> int:
         raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(value.shape)}")
     if not is_int_array and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer, got {name}={_show(num_input)}")
-    n = int(value)  # type: ignore[call-overload]
+    n = int(value)
     if not 1 <= n <= MAX_NUM_INPUT:
         raise ValueError(f"{name} must be in [1, {MAX_NUM_INPUT}], got {name}={_show(n)}")
     return n
@@ -272,7 +272,7 @@ def check_seed(seed: object, *, name: str = "seed") -> int | None:
         raise ValueError(f"{name} must be a scalar, got {name} of shape {tuple(value.shape)}")
     if not is_int_array and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer or None, got {name}={_show(seed)}")
-    s = int(value)  # type: ignore[call-overload]
+    s = int(value)
     if not MIN_SEED <= s <= MAX_SEED:
         raise ValueError(f"{name} must be in [-2**63, 2**63 - 1], got {name}={_show(s)}")
     return s

@@ -16,7 +16,7 @@ import sys
 # Importing the package must not depend on the autoload hook or on a built kernel.
 os.environ.setdefault("BRAINPY_DISABLE_PLUGIN_AUTOLOAD", "1")
 os.environ.setdefault("BRAINPY_POISSON_NATIVE", "0")
-import warnings  # noqa: E402
+import warnings
 
 warnings.filterwarnings("ignore", category=RuntimeWarning, module="brainpy_poisson_plugin")
 
@@ -28,7 +28,7 @@ import brainpy_poisson_plugin  # noqa: E402
 
 project = "brainpy-poisson-plugin"
 author = "brainpy-poisson-plugin developers"
-copyright = "brainpy-poisson-plugin developers"  # noqa: A001
+copyright = "brainpy-poisson-plugin developers"
 release = brainpy_poisson_plugin.__version__
 version = release
 

@@ -57,8 +57,9 @@ class EINet(bp.DynSysGroup):
 
     def __init__(self, poisson_cls, **poisson_kwargs):
         super().__init__()
-        lif = dict(V_rest=-60.0, V_th=-50.0, V_reset=-60.0, tau=20.0, tau_ref=5.0,
-                   V_initializer=bp.init.Normal(-60.0, 2.0))
+        lif = dict(
+            V_rest=-60.0, V_th=-50.0, V_reset=-60.0, tau=20.0, tau_ref=5.0, V_initializer=bp.init.Normal(-60.0, 2.0)
+        )
         self.E = bp.dyn.LifRef(NE, **lif)
         self.I = bp.dyn.LifRef(NI, **lif)
 
@@ -103,7 +104,7 @@ def use_pure_jax_sparse_kernels() -> None:
         return
     try:
         be_config.set_backend("cpu", "jax_raw")
-    except Exception as exc:  # noqa: BLE001 - keep the default and say so
+    except Exception as exc:
         print(f"note: could not select brainevent's jax_raw backend ({exc})")
 
 
@@ -117,7 +118,7 @@ def fused_available() -> bool:
         return bool(native.available("cuda" if jax.default_backend() == "gpu" else "cpu"))
     except ImportError:
         return False
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         return False
 
 
@@ -166,16 +167,19 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(results), figsize=(6 * len(results), 7), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = plt.subplots(
+        2, len(results), figsize=(6 * len(results), 7), squeeze=False, gridspec_kw={"height_ratios": [3, 2]}
+    )
     all_rates = np.concatenate([np.concatenate([r["rates_e"], r["rates_i"]]) for r in results])
     bins = np.linspace(0.0, max(1.0, np.percentile(all_rates, 99.5)) * 1.05, 41)
     for col, r in enumerate(results):
         ax = axes[0, col]
         n_steps = min(int(raster_ms / DT), r["spikes_e"].shape[0])
         # A readable subset: the first RASTER_E excitatory and RASTER_I inhibitory cells.
-        for spikes, count, offset, color in ((r["spikes_e"], RASTER_E, 0, "tab:red"),
-                                             (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue")):
+        for spikes, count, offset, color in (
+            (r["spikes_e"], RASTER_E, 0, "tab:red"),
+            (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue"),
+        ):
             t_idx, n_idx = np.nonzero(spikes[:n_steps, :count])
             ax.scatter(t_idx * DT, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0)
         ax.set_xlim(0, n_steps * DT)
@@ -202,8 +206,9 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=1000.0,
-                        help="simulated ms per run after the 100 ms warm-up (default 1000)")
+    parser.add_argument(
+        "--duration", type=float, default=1000.0, help="simulated ms per run after the 100 ms warm-up (default 1000)"
+    )
     parser.add_argument("--quick", action="store_true", help="200 ms per run (a smoke test)")
     parser.add_argument("--seed", type=int, default=2024, help="bm.random.seed for both runs")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG path (default {DEFAULT_OUT})")
@@ -216,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     host_cls = original_poisson_input_class()
     plugin_impl = "fused" if fused_available() else "reference"
     print(f"BrainPy {bp.__version__}, JAX backend {bm.get_platform()}, {os.cpu_count()} CPU cores")
-    print(f"{NE + NI} neurons, {NUM_INPUT} Poisson inputs x {FREQ:g} Hz each, dt={DT} ms, "
-          f"{duration:g} ms timed per run (+{CHUNK:g} ms warm-up)\n")
+    print(
+        f"{NE + NI} neurons, {NUM_INPUT} Poisson inputs x {FREQ:g} Hz each, dt={DT} ms, "
+        f"{duration:g} ms timed per run (+{CHUNK:g} ms warm-up)\n"
+    )
 
     runs = [
         ("BrainPy PoissonInput (host)", host_cls, {}),
@@ -234,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['label']:<48} {r['wall_per_sim_s']:>14.3f} {r['warmup_s']:>18.2f} "
-              f"{r['rates_e'].mean():>10.2f} {r['rates_i'].mean():>10.2f}")
+        print(
+            f"{r['label']:<48} {r['wall_per_sim_s']:>14.3f} {r['warmup_s']:>18.2f} "
+            f"{r['rates_e'].mean():>10.2f} {r['rates_i'].mean():>10.2f}"
+        )
     host, plugin = results
     print(f"\nspeed-up of the whole simulation: {host['wall_per_sim_s'] / plugin['wall_per_sim_s']:.2f}x")
     out = plot(results, args.out, raster_ms=min(300.0, duration))

@@ -87,17 +87,13 @@ def build_network(poisson_cls, num_exc: int = NE, num_inh: int = NI, **poisson_k
                 V_initializer=braintools.init.Normal(-60.0 * u.mV, 2.0 * u.mV),
             )
             self.E = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(
-                    num_exc, num, conn_num=0.02, conn_weight=0.6 * u.mS
-                ),
+                comm=brainstate.nn.EventFixedProb(num_exc, num, conn_num=0.02, conn_weight=0.6 * u.mS),
                 syn=brainpy.state.Expon.desc(num, tau=5.0 * u.ms),
                 out=brainpy.state.COBA.desc(E=0.0 * u.mV),
                 post=self.N,
             )
             self.I = brainpy.state.AlignPostProj(
-                comm=brainstate.nn.EventFixedProb(
-                    num_inh, num, conn_num=0.02, conn_weight=6.7 * u.mS
-                ),
+                comm=brainstate.nn.EventFixedProb(num_inh, num, conn_num=0.02, conn_weight=6.7 * u.mS),
                 syn=brainpy.state.Expon.desc(num, tau=10.0 * u.ms),
                 out=brainpy.state.COBA.desc(E=-80.0 * u.mV),
                 post=self.N,
@@ -187,9 +183,7 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
         squeeze=False,
         gridspec_kw={"height_ratios": [3, 2]},
     )
-    all_rates = np.concatenate(
-        [np.concatenate([r["rates_e"], r["rates_i"]]) for r in results]
-    )
+    all_rates = np.concatenate([np.concatenate([r["rates_e"], r["rates_i"]]) for r in results])
     bins = np.linspace(0.0, max(1.0, np.percentile(all_rates, 99.5)) * 1.05, 41)
     for col, r in enumerate(results):
         ax = axes[0, col]
@@ -199,9 +193,7 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
             (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue"),
         ):
             t_idx, n_idx = np.nonzero(spikes[:n_steps, :count])
-            ax.scatter(
-                t_idx * DT_MS, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0
-            )
+            ax.scatter(t_idx * DT_MS, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0)
         ax.set_xlim(0, n_steps * DT_MS)
         ax.set_ylim(0, RASTER_E + RASTER_I)
         ax.set_xlabel("time (ms)")
@@ -217,8 +209,7 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
         ax.set_ylabel("neurons")
         ax.legend()
     fig.suptitle(
-        f"brainpy.state COBA E/I network, {NE + NI:,} neurons, "
-        f"{NUM_INPUT:,} Poisson inputs at {FREQ_HZ:g} Hz each"
+        f"brainpy.state COBA E/I network, {NE + NI:,} neurons, {NUM_INPUT:,} Poisson inputs at {FREQ_HZ:g} Hz each"
     )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,12 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         default=1000.0,
         help="simulated ms per run after the 100 ms warm-up (default 1000)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="200 ms per run (a smoke test)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=2024, help="brainstate.random.seed for both runs"
-    )
+    parser.add_argument("--quick", action="store_true", help="200 ms per run (a smoke test)")
+    parser.add_argument("--seed", type=int, default=2024, help="brainstate.random.seed for both runs")
     parser.add_argument(
         "--out",
         type=Path,
@@ -253,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if duration < CHUNK_MS:
         parser.error(f"--duration must be at least {CHUNK_MS:g} ms, got {duration:g}")
     if not has_state_api():
-        print(
-            f"BrainPy {brainpy.__version__} has no brainpy.state (it needs BrainPy 2.8 or later): nothing to run"
-        )
+        print(f"BrainPy {brainpy.__version__} has no brainpy.state (it needs BrainPy 2.8 or later): nothing to run")
         return 0
 
     import jax
@@ -264,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     from brainpy_poisson_plugin.host.compat import original_state_poisson_input_class
     from brainpy_poisson_plugin.host.state_inputs import PoissonInput
 
-    print(
-        f"BrainPy {brainpy.__version__}, JAX backend {jax.default_backend()}, {os.cpu_count()} CPU cores"
-    )
+    print(f"BrainPy {brainpy.__version__}, JAX backend {jax.default_backend()}, {os.cpu_count()} CPU cores")
     print(
         f"brainpy.state: {NE + NI} neurons, {NUM_INPUT} Poisson inputs x {FREQ_HZ:g} Hz each, dt={DT_MS} ms, "
         f"{duration:g} ms timed per run (+{CHUNK_MS:g} ms warm-up)\n"
@@ -294,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['rates_e'].mean():>10.2f} {r['rates_i'].mean():>10.2f}"
         )
     host, plugin = results
-    print(
-        f"\nspeed-up of the whole simulation: {host['wall_per_sim_s'] / plugin['wall_per_sim_s']:.2f}x"
-    )
+    print(f"\nspeed-up of the whole simulation: {host['wall_per_sim_s'] / plugin['wall_per_sim_s']:.2f}x")
     out = plot(results, args.out, raster_ms=min(300.0, duration))
     print(f"wrote {out}")
     return 0

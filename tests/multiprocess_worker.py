@@ -28,16 +28,16 @@ if not SINGLE:
         initialization_timeout=120,
     )
 
-import brainpy as bp  # noqa: E402
-import brainpy.math as bm  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.experimental import multihost_utils  # noqa: E402
-from jax.sharding import Mesh, NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
+import brainpy as bp
+import brainpy.math as bm
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from brainpy_poisson_plugin import PoissonInput, poisson_add, shard_map_block  # noqa: E402
-from brainpy_poisson_plugin.ops._jax_compat import shard_map  # noqa: E402
+from brainpy_poisson_plugin import PoissonInput, poisson_add, shard_map_block
+from brainpy_poisson_plugin.ops._jax_compat import shard_map
 
 KEY = jax.random.key(31)
 SHAPE, NEURONS, STEPS = (8, 1000), 4000, 20

@@ -43,7 +43,7 @@ def record(name, sharded, one):
 def record_error(name, fn):
     try:
         jax.block_until_ready(fn())
-    except Exception as e:  # noqa: BLE001 - the test checks the type and the message
+    except Exception as e:
         out[f"{name}/error"] = np.array(f"{type(e).__name__}: {e}")
     else:
         out[f"{name}/error"] = np.array("")
@@ -94,7 +94,7 @@ for impl in ("reference", "auto"):
 
     def per_key(t, impl=impl, keys=keys):
         block = shard_map_block(P("x"), t.shape)
-        return jax.vmap(lambda k: poisson_add(t, k, N, PROB, W, impl=impl, block=block))(keys)
+        return jax.vmap(lambda one_key: poisson_add(t, one_key, N, PROB, W, impl=impl, block=block))(keys)
 
     f = jax.jit(shard_map(per_key, mesh=mesh1, in_specs=P("x"), out_specs=P(None, "x")))
     one = jnp.stack([poisson_add(xv, k, N, PROB, W, impl=impl) for k in keys])
@@ -178,10 +178,10 @@ jax.jit(shard_map(probe, mesh=mesh, in_specs=P("x"), out_specs=P("x")))(jnp.zero
 out["vma_known"] = np.array(seen[0])
 
 # --- PoissonInput updated inside a user's shard_mapped step ---------------------------------
-import brainpy as bp  # noqa: E402
-import brainpy.math as bm  # noqa: E402
+import brainpy as bp
+import brainpy.math as bm
 
-from brainpy_poisson_plugin import PoissonInput  # noqa: E402
+from brainpy_poisson_plugin import PoissonInput
 
 STEPS, NEURONS = 3, 64
 bp.share.save(dt=0.1, t=0.0, i=0)

@@ -18,14 +18,12 @@ import pytest
 from bits import assert_same_bits
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from brainpy_poisson_plugin import PoissonInput, poisson_add  # noqa: E402
+from brainpy_poisson_plugin import PoissonInput, poisson_add
 
-SETTINGS = settings(
-    max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 _unit = st.floats(min_value=0.0, max_value=1.0)

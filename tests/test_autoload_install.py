@@ -114,7 +114,9 @@ class Venv:
         return Path(
             subprocess.run(
                 [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip()
         )
 
@@ -129,9 +131,16 @@ class Venv:
         env.update(extra)
         return env
 
-    def run(self, args: list[str], *, cwd: Path | None = None, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    def run(
+        self, args: list[str], *, cwd: Path | None = None, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            args, capture_output=True, text=True, env=self.env(**env), cwd=cwd or self.root, timeout=timeout,
+            args,
+            capture_output=True,
+            text=True,
+            env=self.env(**env),
+            cwd=cwd or self.root,
+            timeout=timeout,
         )
 
     def py(self, code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -146,8 +155,18 @@ def make_venv(root: Path, wheels: list[Path]) -> Venv:
         # Before the outer environment is linked in: pip must see an empty venv (the outer
         # one may have the package installed already, and pip would then skip it).
         subprocess.run(
-            [sys.executable, "-m", "pip", "--python", venv.python, "install", "--no-deps", "--no-index", "-q",
-             *map(str, wheels)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                venv.python,
+                "install",
+                "--no-deps",
+                "--no-index",
+                "-q",
+                *map(str, wheels),
+            ],
             check=True,
         )
     link_outer_environment(venv)
@@ -173,8 +192,20 @@ def plugin_wheel(tmp_path_factory) -> Path:
 
     build_dir = REPO / "build" / f"test-wheel-jaxlib-{version('jaxlib')}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
-         "-C", f"build-dir={build_dir}", str(REPO), "-w", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-build-isolation",
+            "--no-deps",
+            "-q",
+            "-C",
+            f"build-dir={build_dir}",
+            str(REPO),
+            "-w",
+            str(out),
+        ],
         check=True,
     )
     (wheel,) = out.glob("brainpy_poisson_plugin-*.whl")
@@ -217,20 +248,23 @@ def defining_module():
         if "PoissonInput" in vars(_mod):
             return _mod
     raise ImportError("no module of %r defines PoissonInput")
-""" % (HOST_DEFINING_MODULES, HOST_DEFINING_MODULES)
+""" % (HOST_DEFINING_MODULES, HOST_DEFINING_MODULES)  # noqa: UP031 - a code template with literal braces
 
 # What a process sees after a plain `import brainpy` (no mention of the plugin).
 # "synapses" is the module's own binding (its __dict__); "synapses_getattr" is what
 # attribute access answers, including a host module __getattr__ (BrainPy 2.6 serves the
 # deprecated bp.synapses.PoissonInput that way), with the warning categories it raised.
-PROBE = r"""
+PROBE = (
+    r"""
 import json, sys, warnings
 warnings.simplefilter("always")
 user_mentions_plugin = any(m.startswith("brainpy_poisson_plugin.host") for m in sys.modules)
 import brainpy as bp
 def qual(obj):
     return None if obj is None else f"{obj.__module__}.{obj.__qualname__}"
-""" + DEFINING + r"""
+"""
+    + DEFINING
+    + r"""
 inputs = defining_module()
 with warnings.catch_warnings(record=True) as _caught:
     warnings.simplefilter("always")
@@ -247,6 +281,7 @@ print(json.dumps({
     "loader": type(bp.__loader__).__name__,
 }))
 """
+)
 
 
 def _host_class(out: dict) -> str:
@@ -288,8 +323,18 @@ def test_pth_imports_nothing_heavy_at_startup(healthy):
     )
     out = _json_line(proc)
     assert out["state"] == "waiting" and out["by"] == "pth" and out["hook"]
-    heavy = ("jax", "jaxlib", "brainpy", "numpy", "pluggy", "packaging", "typing", "re", "importlib.metadata",
-             "brainpy_poisson_plugin")  # not even the package itself
+    heavy = (
+        "jax",
+        "jaxlib",
+        "brainpy",
+        "numpy",
+        "pluggy",
+        "packaging",
+        "typing",
+        "re",
+        "importlib.metadata",
+        "brainpy_poisson_plugin",
+    )  # not even the package itself
     loaded = [m for m in out["mods"] if m.split(".")[0] in heavy or m in heavy]
     assert not loaded, f"the .pth hook pulled in {loaded}"
 
@@ -324,10 +369,13 @@ def test_unchanged_model_script_runs(healthy):
 # and what `module.PoissonInput` answers through attribute access (the object, or the
 # AttributeError, and the warning categories raised: BrainPy 2.6's bp.synapses answers
 # with a DeprecationWarning from its module __getattr__, 2.7+ has no such name).
-SNAPSHOT = r"""
+SNAPSHOT = (
+    r"""
 import json, sys, warnings
 import brainpy as bp
-""" + DEFINING + r"""
+"""
+    + DEFINING
+    + r"""
 def _qual(v):
     return f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__name__)}"
 def _access(mod):
@@ -355,22 +403,27 @@ def snap():
         out[modname + ":access"] = _access(mod)
     return out
 """
+)
 
 
 def test_switch_off_leaves_host_untouched(healthy, pristine):
-    code = SNAPSHOT + r"""
+    code = (
+        SNAPSHOT
+        + r"""
 from brainpy_poisson_plugin.plugin import swap, manager
 st = swap.status()
 print(json.dumps({"snap": snap(), "active": st.active, "reason": st.reason, "deliberate": st.deliberate,
                   "loaded": [r.name for r in manager.get_manager().plugin_records() if r.status == "loaded"]}))
 """
+    )
     out = _json_line(healthy.py(code, BRAINPY_POISSON_PLUGIN="0"))
     assert out["active"] is False and out["deliberate"] is True
     assert "BRAINPY_POISSON_PLUGIN=0" in out["reason"]
     assert out["loaded"] == ["poisson"]  # the plugin is loaded, it just does not swap
     snap = out["snap"]
-    host = _host_class({"defining_module": snap["defining_module"],
-                        "defining": snap[snap["defining_module"]]["PoissonInput"]})
+    host = _host_class(
+        {"defining_module": snap["defining_module"], "defining": snap[snap["defining_module"]]["PoissonInput"]}
+    )
     assert host == pristine["defining"]
     assert snap["brainpy.dyn"]["PoissonInput"] == host
     assert "PoissonInput" not in snap["brainpy.synapses"]
@@ -386,7 +439,9 @@ print(json.dumps({"snap": snap(), "active": st.active, "reason": st.reason, "del
 
 
 def test_deactivate_restores_host_objects_exactly(healthy):
-    code = SNAPSHOT + r"""
+    code = (
+        SNAPSHOT
+        + r"""
 from brainpy_poisson_plugin.plugin import swap
 from brainpy_poisson_plugin.host.compat import original_poisson_input_class
 host = original_poisson_input_class()
@@ -412,6 +467,7 @@ print(json.dumps({"active0": active0, "restored": sorted(restored), "after": aft
                   "again": again, "inside_cm": inside_cm, "still": still,
                   "inside2": inside2 and active_in_cm, "after_cm": after_cm}))
 """
+    )
     out = _json_line(healthy.py(code))
     baseline = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_POISSON_PLUGIN="0"))
     untouched = _json_line(healthy.py(SNAPSHOT + "print(json.dumps(snap()))", BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
@@ -438,10 +494,13 @@ print(json.dumps({"active0": active0, "restored": sorted(restored), "after": aft
 
 
 def test_disable_autoload_loads_no_entry_point(healthy):
-    code = r"""
+    code = (
+        r"""
 import json, sys
 import brainpy as bp
-""" + DEFINING + r"""
+"""
+        + DEFINING
+        + r"""
 from brainpy_poisson_plugin.plugin import autoload
 host = defining_module().PoissonInput
 print(json.dumps({"dyn": f"{bp.dyn.PoissonInput.__module__}.{bp.dyn.PoissonInput.__qualname__}",
@@ -449,6 +508,7 @@ print(json.dumps({"dyn": f"{bp.dyn.PoissonInput.__module__}.{bp.dyn.PoissonInput
                   "state": autoload.state, "pluggy": "pluggy" in sys.modules,
                   "hooks": "brainpy_poisson_plugin.plugin.hooks" in sys.modules}))
 """
+    )
     out = _json_line(healthy.py(code, BRAINPY_DISABLE_PLUGIN_AUTOLOAD="1"))
     host = out.pop("host")
     assert host.rpartition(".")[0] in HOST_DEFINING_MODULES and host.endswith(".PoissonInput")
@@ -456,10 +516,13 @@ print(json.dumps({"dyn": f"{bp.dyn.PoissonInput.__module__}.{bp.dyn.PoissonInput
 
 
 def test_version_gate_refuses_out_of_range_and_force_overrides(healthy, pristine):
-    code = PROBE + r"""
+    code = (
+        PROBE
+        + r"""
 from brainpy_poisson_plugin.plugin import swap
 print(json.dumps(swap.status().as_dict()))
 """
+    )
     proc = healthy.py(code, BRAINPY_POISSON_FAKE_HOST_VERSION="3.0.0")
     assert proc.returncode == 0, proc.stderr
     probe, status = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
@@ -533,7 +596,7 @@ def test_doctor_native_disabled_on_purpose_is_healthy(healthy):
 
 def test_doctor_switch_off_is_a_note(healthy):
     rc, report = _doctor_json(healthy, BRAINPY_POISSON_PLUGIN="0")
-    assert rc == 0 and not report["ok"] is False
+    assert rc == 0 and report["ok"] is not False
     assert any("BRAINPY_POISSON_PLUGIN=0" in n for n in report["notes"])
 
 
@@ -573,8 +636,10 @@ def test_pytest_option_in_installed_env(healthy, tmp_path):
         "def test_choice(brainpy_poisson_impl):\n"
         "    assert brainpy_poisson_impl == 'reference' == config.default_impl()\n"
     )
-    proc = healthy.run([healthy.python, "-m", "pytest", "-p", "no:cacheprovider", "--brainpy-poisson=reference",
-                        str(tmp_path)], cwd=tmp_path)
+    proc = healthy.run(
+        [healthy.python, "-m", "pytest", "-p", "no:cacheprovider", "--brainpy-poisson=reference", str(tmp_path)],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "brainpy-poisson: impl=reference" in proc.stdout
     assert "PytestAssertRewriteWarning" not in proc.stdout  # the .pth must not pre-import the package
@@ -588,10 +653,23 @@ def test_pytest_option_in_installed_env(healthy, tmp_path):
 def test_editable_install_gets_the_pth_too(tmp_path):
     venv = make_venv(tmp_path / "editable", [])
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", venv.python, "install", "--no-deps", "--no-build-isolation", "-q",
-         "--ignore-installed",  # never touch the outer environment's copy
-         "-e", str(REPO)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            venv.python,
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--ignore-installed",  # never touch the outer environment's copy
+            "-e",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (venv.site / PTH_NAME).is_file()
@@ -652,14 +730,32 @@ def test_installing_the_wheel_changes_neither_brainpy_nor_jax(tmp_path, plugin_w
     (venv.site / "zz_outer_environment.pth").write_text(f"{shadow}\n")
     report_path = tmp_path / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", venv.python, "install", "--dry-run", "--no-index", "-q",
-         "--report", str(report_path), str(plugin_wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            venv.python,
+            "install",
+            "--dry-run",
+            "--no-index",
+            "-q",
+            "--report",
+            str(report_path),
+            str(plugin_wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(report_path.read_text())
     planned = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
     assert planned == {"brainpy-poisson-plugin": planned.get("brainpy-poisson-plugin")}, planned
-    seen = json.loads(venv.py("import json; from importlib.metadata import version as v; "
-                              "print(json.dumps([v('brainpy'), v('jax'), v('jaxlib')]))").stdout)
+    seen = json.loads(
+        venv.py(
+            "import json; from importlib.metadata import version as v; "
+            "print(json.dumps([v('brainpy'), v('jax'), v('jaxlib')]))"
+        ).stdout
+    )
     assert seen == [version("brainpy"), version("jax"), version("jaxlib")]

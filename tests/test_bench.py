@@ -48,8 +48,22 @@ def test_ratios_against_host_and_rng_floor():
 @pytest.mark.parametrize("workloads", ["W1", "W4"])
 def test_quick_run_writes_json_and_png(tmp_path, capsys, workloads):
     rc = main(
-        ["--quick", "--workloads", workloads, "--impls", "host,reference,fused,mem-floor,rng-floor",
-         "--platforms", "cpu", "--steps", "2", "--repeats", "2", "--no-progress", "--out", str(tmp_path)]
+        [
+            "--quick",
+            "--workloads",
+            workloads,
+            "--impls",
+            "host,reference,fused,mem-floor,rng-floor",
+            "--platforms",
+            "cpu",
+            "--steps",
+            "2",
+            "--repeats",
+            "2",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
     )
     assert rc == 0
     printed = capsys.readouterr().out
@@ -100,8 +114,22 @@ def test_time_varying_workloads_and_their_baselines():
 
 def test_quick_w6_w7_run_reports_ratio_to_constant_rate(tmp_path, capsys):
     rc = main(
-        ["--quick", "--workloads", "W6,W6-CONST,W7,W7-CALLS", "--impls", "host,fused", "--platforms", "cpu",
-         "--steps", "2", "--repeats", "1", "--no-progress", "--out", str(tmp_path)]
+        [
+            "--quick",
+            "--workloads",
+            "W6,W6-CONST,W7,W7-CALLS",
+            "--impls",
+            "host,fused",
+            "--platforms",
+            "cpu",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
     )
     assert rc == 0
     printed = capsys.readouterr().out

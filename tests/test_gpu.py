@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
-from test_native_kernel import (  # noqa: E402  (the oracle and helpers; tests/ is on sys.path)
+import jax.numpy as jnp
+from test_native_kernel import (
     U64_MAX,
     _x64,
     assert_bits_equal,
@@ -32,8 +32,8 @@ from test_native_kernel import (  # noqa: E402  (the oracle and helpers; tests/ 
     rows,
 )
 
-from brainpy_poisson_plugin.ops import native  # noqa: E402
-from brainpy_poisson_plugin.ops._jax_compat import jax_ffi  # noqa: E402
+from brainpy_poisson_plugin.ops import native
+from brainpy_poisson_plugin.ops._jax_compat import jax_ffi
 
 pytestmark = pytest.mark.gpu
 
@@ -41,14 +41,16 @@ pytestmark = pytest.mark.gpu
 def _gpu_devices():
     try:
         return [d for d in jax.devices("gpu") if d.platform in ("gpu", "cuda")]
-    except Exception:  # noqa: BLE001 - no GPU backend in this jaxlib
+    except Exception:
         return []
 
 
 _GPUS = _gpu_devices()
 if not _GPUS:
-    pytest.skip("no CUDA device visible to JAX (the CUDA kernel is tested on a GPU machine: "
-                "benchmarks/gpu_check.sh)", allow_module_level=True)
+    pytest.skip(
+        "no CUDA device visible to JAX (the CUDA kernel is tested on a GPU machine: benchmarks/gpu_check.sh)",
+        allow_module_level=True,
+    )
 
 GPU = _GPUS[0]
 CPU = jax.devices("cpu")[0]
@@ -73,10 +75,18 @@ def call_on(device, target, key, thresholds64, increments, origin=None, gdims=No
     """One ``bpp_poisson_add`` call with every operand on ``device``."""
     target = np.asarray(target)
     put = lambda x: jax.device_put(np.asarray(x), device)  # noqa: E731
-    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(target.shape, target.dtype),
-                            input_output_aliases={0: 0} if alias else {})
-    out = jax.jit(call)(put(target), put(np.asarray(key, np.uint32)), put(rows(thresholds64)),
-                        put(increments), put(layout_of(target.shape, origin, gdims)))
+    call = jax_ffi.ffi_call(
+        native.TARGET_NAME,
+        jax.ShapeDtypeStruct(target.shape, target.dtype),
+        input_output_aliases={0: 0} if alias else {},
+    )
+    out = jax.jit(call)(
+        put(target),
+        put(np.asarray(key, np.uint32)),
+        put(rows(thresholds64)),
+        put(increments),
+        put(layout_of(target.shape, origin, gdims)),
+    )
     assert out.devices() == {device}
     return np.asarray(out)
 
@@ -145,8 +155,13 @@ def test_zero_increments_and_signed_zero(dtype):
 
 @pytest.mark.parametrize(
     "gshape,origin,lshape",
-    [((6, 7, 5), (2, 3, 0), (3, 4, 5)), ((6, 7, 5), (1, 0, 2), (4, 7, 3)), ((64, 10_000), (16, 0), (16, 10_000)),
-     ((40, 3001), (0, 1000), (40, 1000)), ((9, 1, 11), (3, 0, 4), (5, 1, 6))],
+    [
+        ((6, 7, 5), (2, 3, 0), (3, 4, 5)),
+        ((6, 7, 5), (1, 0, 2), (4, 7, 3)),
+        ((64, 10_000), (16, 0), (16, 10_000)),
+        ((40, 3001), (0, 1000), (40, 1000)),
+        ((9, 1, 11), (3, 0, 4), (5, 1, 6)),
+    ],
 )
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 def test_block_of_global_array(gshape, origin, lshape, dtype):
@@ -167,8 +182,9 @@ def test_thresholds_at_element_words():
     n = 20_000
     u = np_words(key, (n,))
     picks = u[rng.choice(n, size=6, replace=False)]
-    t = np.sort(np.concatenate([picks, picks[:3] + np.uint64(1), picks[3:] - np.uint64(1),
-                                np.array([0, U64_MAX], np.uint64)]))
+    t = np.sort(
+        np.concatenate([picks, picks[:3] + np.uint64(1), picks[3:] - np.uint64(1), np.array([0, U64_MAX], np.uint64)])
+    )
     inc = (np.float32(0.5) * np.arange(t.size + 1) + 1).astype(np.float32)
     target = rng.standard_normal(n).astype(np.float32)
     assert_bits_equal(call_on(GPU, target, key, t, inc), np_poisson_add(target, key, t, inc))
@@ -182,14 +198,14 @@ def test_distinct_output_buffer_and_loop():
     assert_bits_equal(call_on(GPU, target, key, t, inc, alias=False), np_poisson_add(target, key, t, inc))
 
     put = lambda x: jax.device_put(np.asarray(x), GPU)  # noqa: E731
-    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(target.shape, target.dtype),
-                            input_output_aliases={0: 0})
+    call = jax_ffi.ffi_call(
+        native.TARGET_NAME, jax.ShapeDtypeStruct(target.shape, target.dtype), input_output_aliases={0: 0}
+    )
     th, ij, lay = put(rows(t)), put(inc), put(layout_of(target.shape))
 
     @jax.jit
     def steps(x):
-        return jax.lax.fori_loop(
-            0, 4, lambda i, x: call(x, jnp.stack([jnp.uint32(i), jnp.uint32(77)]), th, ij, lay), x)
+        return jax.lax.fori_loop(0, 4, lambda i, x: call(x, jnp.stack([jnp.uint32(i), jnp.uint32(77)]), th, ij, lay), x)
 
     want = target
     for i in range(4):
@@ -215,15 +231,15 @@ class _nullcontext:
 # The product path: poisson_add on GPU arrays, through the lowering
 # ---------------------------------------------------------------------------------------
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
+import subprocess
+import sys
+import textwrap
 
-from bits import assert_same_bits  # noqa: E402
+from bits import assert_same_bits
 
-from brainpy_poisson_plugin import poisson_add  # noqa: E402
-from brainpy_poisson_plugin.ops import lowering  # noqa: E402
-from brainpy_poisson_plugin.sampling.reference import reference_poisson_add  # noqa: E402
+from brainpy_poisson_plugin import poisson_add
+from brainpy_poisson_plugin.ops import lowering
+from brainpy_poisson_plugin.sampling.reference import reference_poisson_add
 
 
 def _on_gpu(x):
@@ -332,10 +348,11 @@ def test_more_than_2_31_float16_elements():
     inc = _increments("float16", k0, t.size, weight=1.0)
     key = np.array([0xABC, 0xDEF], np.uint32)
     call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float16), input_output_aliases={0: 0})
-    full = jax.jit(call, donate_argnums=0)(_on_gpu(jnp.zeros((n,), jnp.float16)), _on_gpu(key), _on_gpu(rows(t)),
-                                           _on_gpu(inc), _on_gpu(layout_of((n,))))
+    full = jax.jit(call, donate_argnums=0)(
+        _on_gpu(jnp.zeros((n,), jnp.float16)), _on_gpu(key), _on_gpu(rows(t)), _on_gpu(inc), _on_gpu(layout_of((n,)))
+    )
     for start in (2**31 - 2**16, n - 2**16):
-        piece = np.asarray(full[start:start + 2**16])
+        piece = np.asarray(full[start : start + 2**16])
         block = np.zeros(2**16, np.float16)
         want = np_poisson_add(block, key, t, inc, (start,), (n,))
         assert_same_bits(piece, want, f"block at {start}")

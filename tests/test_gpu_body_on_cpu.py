@@ -27,9 +27,20 @@ _LIB = ctypes.CDLL(_PATH)
 _EMULATE = _LIB.BppEmulateCudaGrid
 _EMULATE.restype = ctypes.c_int
 _EMULATE.argtypes = [
-    ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
-    ctypes.c_int, ctypes.POINTER(ctypes.c_char_p),
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_uint32,
+    ctypes.c_void_p,
+    ctypes.c_int64,
+    ctypes.c_int64,
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_char_p),
 ]
 
 
@@ -45,9 +56,22 @@ def emulate(block, key, thresholds64, increments, origin=None, gdims=None, *, gr
     key = np.ascontiguousarray(key, np.uint32)
     out = np.full_like(block, np.nan)  # an element the grid misses stays NaN (fails the check)
     msg = ctypes.c_char_p()
-    rc = _EMULATE(0 if block.dtype == np.float32 else 1, block.ctypes.data, out.ctypes.data, block.ndim,
-                  local.ctypes.data, layout.ctypes.data, key.ctypes.data, th.ctypes.data, th.shape[0],
-                  inc.ctypes.data, grid, threads, int(staged), ctypes.byref(msg))
+    rc = _EMULATE(
+        0 if block.dtype == np.float32 else 1,
+        block.ctypes.data,
+        out.ctypes.data,
+        block.ndim,
+        local.ctypes.data,
+        layout.ctypes.data,
+        key.ctypes.data,
+        th.ctypes.data,
+        th.shape[0],
+        inc.ctypes.data,
+        grid,
+        threads,
+        int(staged),
+        ctypes.byref(msg),
+    )
     if rc != 0:
         raise ValueError(msg.value.decode())
     return out
@@ -121,5 +145,14 @@ def test_bad_contents_abort_the_emulated_kernel():
     with pytest.raises(ValueError, match="non-decreasing"):
         emulate(np.zeros(10, np.float32), [1, 2], t, np.zeros(3, np.float32), grid=2, threads=4, staged=True)
     with pytest.raises(ValueError, match="does not fit"):
-        emulate(np.zeros(10, np.float32), [1, 2], np.zeros(0, np.uint64), np.zeros(1, np.float32), (5,), (12,),
-                grid=2, threads=4, staged=False)
+        emulate(
+            np.zeros(10, np.float32),
+            [1, 2],
+            np.zeros(0, np.uint64),
+            np.zeros(1, np.float32),
+            (5,),
+            (12,),
+            grid=2,
+            threads=4,
+            staged=False,
+        )

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
-from bits import assert_same_bits  # noqa: E402
-from test_native_kernel import (  # noqa: E402
+import jax.numpy as jnp
+from bits import assert_same_bits
+from test_native_kernel import (
     LARGE_BLOCKS,
     kernel,
     make_case,
@@ -23,16 +23,16 @@ from test_native_kernel import (  # noqa: E402
     rows,
 )
 
-from brainpy_poisson_plugin import poisson_add  # noqa: E402
-from brainpy_poisson_plugin.ops import native  # noqa: E402
-from brainpy_poisson_plugin.ops.primitive import (  # noqa: E402
+from brainpy_poisson_plugin import poisson_add
+from brainpy_poisson_plugin.ops import native
+from brainpy_poisson_plugin.ops.primitive import (
     block_layout,
     check_layout_shape,
     layout_with_leading_dim,
     layout_with_origin,
     unsharded_layout,
 )
-from brainpy_poisson_plugin.sampling.reference import (  # noqa: E402
+from brainpy_poisson_plugin.sampling.reference import (
     global_flat_index,
     reference_poisson_add,
 )
@@ -98,8 +98,11 @@ def test_reference_flat_index_matches_uint64_arithmetic(gdims, origin, lshape):
 def test_reference_flat_index_word_boundaries():
     """Index arithmetic right at 2**31 - 1, 2**31, 2**32 - 1, 2**32 and 2**32 + 1 and at
     carries between the words (strides with all 32 low bits set)."""
-    for gdims, origin, lshape in [((2**32 - 1, 3), (2**31 - 1, 0), (3, 3)), ((7, 2**32 - 1), (1, 2**32 - 4), (2, 3)),
-                                  ((2**31 + 1, 2**31 - 1), (2**31 - 1, 2**31 - 3), (2, 2))]:
+    for gdims, origin, lshape in [
+        ((2**32 - 1, 3), (2**31 - 1, 0), (3, 3)),
+        ((7, 2**32 - 1), (1, 2**32 - 4), (2, 3)),
+        ((2**31 + 1, 2**31 - 1), (2**31 - 1, 2**31 - 3), (2, 2)),
+    ]:
         layout = np.array([origin, gdims], np.uint64).astype(np.uint32)
         hi, lo = global_flat_index(jnp.asarray(layout), lshape)
         g = (np.asarray(hi).astype(np.uint64) << np.uint64(32)) | np.asarray(lo).astype(np.uint64)
@@ -128,8 +131,9 @@ def test_reference_equals_kernel_and_oracle_past_2_32(gdims, origin, lshape):
     t, inc = make_case(rng, 40)
     block = rng.standard_normal(lshape).astype(np.float32)
     layout = np.array([origin, gdims], np.uint64).astype(np.uint32)
-    ref = jax.jit(reference_poisson_add)(jnp.asarray(block), jnp.asarray(key), jnp.asarray(rows(t)),
-                                         jnp.asarray(inc), jnp.asarray(layout))
+    ref = jax.jit(reference_poisson_add)(
+        jnp.asarray(block), jnp.asarray(key), jnp.asarray(rows(t)), jnp.asarray(inc), jnp.asarray(layout)
+    )
     want = np_poisson_add(block, key, t, inc, origin, gdims)
     assert_same_bits(np.asarray(ref), want)
     if native.available("cpu"):

@@ -43,7 +43,11 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("multiprocess")
     single = subprocess.run(
         [sys.executable, WORKER, str(tmp / "single.npz"), "single"],
-        env=_env(1), capture_output=True, text=True, check=False, timeout=TIMEOUT_S,
+        env=_env(1),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=TIMEOUT_S,
     )
     assert single.returncode == 0, single.stderr[-4000:]
 
@@ -51,7 +55,10 @@ def runs(tmp_path_factory):
     procs = [
         subprocess.Popen(
             [sys.executable, WORKER, str(tmp / "multi.npz"), port, str(pid)],
-            env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for pid in (0, 1)
     ]

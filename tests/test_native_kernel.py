@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
-from bits import assert_same_bits  # noqa: E402
+import jax.numpy as jnp
+from bits import assert_same_bits
 
-from brainpy_poisson_plugin.ops import native  # noqa: E402
-from brainpy_poisson_plugin.ops._jax_compat import jax_ffi, threefry_2x32  # noqa: E402
+from brainpy_poisson_plugin.ops import native
+from brainpy_poisson_plugin.ops._jax_compat import jax_ffi, threefry_2x32
 
 U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -282,12 +282,16 @@ def test_clustered_tail_thresholds():
     """Many thresholds inside one guide bucket (the far tails) take the slow path."""
     rng = np.random.default_rng(4)
     hi = U64_MAX - np.uint64(2**40)
-    t = np.sort(np.concatenate([
-        np.array([2**62, 2**63], np.uint64),
-        hi + rng.integers(0, 2**40, size=50, dtype=np.uint64),
-        np.zeros(5, np.uint64),
-        rng.integers(0, 2**20, size=30, dtype=np.uint64),
-    ]))
+    t = np.sort(
+        np.concatenate(
+            [
+                np.array([2**62, 2**63], np.uint64),
+                hi + rng.integers(0, 2**40, size=50, dtype=np.uint64),
+                np.zeros(5, np.uint64),
+                rng.integers(0, 2**20, size=30, dtype=np.uint64),
+            ]
+        )
+    )
     inc = np.arange(t.size + 1, dtype=np.float32)
     n = 200_000
     target = np.zeros(n, np.float32)
@@ -314,8 +318,7 @@ def test_thresholds_equal_to_element_words(extra):
     u = np_words(key, (n,))
     picks = u[rng.choice(n, size=6, replace=False)]
     one = np.uint64(1)
-    special = np.concatenate([picks, picks[:2] + one, picks[2:4] - one,
-                              (picks[4:] >> np.uint64(32)) << np.uint64(32)])
+    special = np.concatenate([picks, picks[:2] + one, picks[2:4] - one, (picks[4:] >> np.uint64(32)) << np.uint64(32)])
     others = rng.integers(0, 2**64, size=extra, dtype=np.uint64, endpoint=False)
     t = np.sort(np.concatenate([special, others, np.array([5, 2**32 - 1, 2**32, U64_MAX - 7], np.uint64)]))
     inc = (np.float32(0.5) * np.arange(t.size + 1) + 1).astype(np.float32)
@@ -369,9 +372,9 @@ def test_zero_increments_leave_bits_unchanged():
 @pytest.mark.parametrize(
     "gshape,origin,lshape",
     [
-        ((6, 7, 5), (2, 3, 0), (3, 4, 5)),   # inner dim full: rows merge
-        ((6, 7, 5), (1, 0, 2), (4, 7, 3)),   # strided inner runs
-        ((6, 7, 5), (5, 6, 4), (1, 1, 1)),   # one element
+        ((6, 7, 5), (2, 3, 0), (3, 4, 5)),  # inner dim full: rows merge
+        ((6, 7, 5), (1, 0, 2), (4, 7, 3)),  # strided inner runs
+        ((6, 7, 5), (5, 6, 4), (1, 1, 1)),  # one element
         ((64, 10_000), (16, 0), (16, 10_000)),  # a leading-axis shard
         ((40, 3001), (0, 1000), (40, 1000)),  # a trailing-axis shard
         ((9, 1, 11), (3, 0, 4), (5, 1, 6)),
@@ -415,8 +418,9 @@ def test_eager_call_and_in_loop():
     key = np.array([3, 3], np.uint32)
     assert_bits_equal(kernel(target, key, t, inc, jit=False), np_poisson_add(target, key, t, inc))
 
-    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(target.shape, target.dtype),
-                            input_output_aliases={0: 0})
+    call = jax_ffi.ffi_call(
+        native.TARGET_NAME, jax.ShapeDtypeStruct(target.shape, target.dtype), input_output_aliases={0: 0}
+    )
     th, ij, lay = jnp.asarray(rows(t)), jnp.asarray(inc), jnp.asarray(layout_of(target.shape))
 
     @jax.jit
@@ -435,12 +439,14 @@ def test_eager_call_and_in_loop():
 def test_no_temporary_proportional_to_target():
     n = 10**6
     t, inc = make_case(np.random.default_rng(10), 30)
-    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float32),
-                            input_output_aliases={0: 0})
+    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((n,), jnp.float32), input_output_aliases={0: 0})
     lowered = jax.jit(call, donate_argnums=0).lower(
-        jax.ShapeDtypeStruct((n,), jnp.float32), jax.ShapeDtypeStruct((2,), jnp.uint32),
-        jax.ShapeDtypeStruct((30, 2), jnp.uint32), jax.ShapeDtypeStruct((31,), jnp.float32),
-        jax.ShapeDtypeStruct((2, 1), jnp.int32))
+        jax.ShapeDtypeStruct((n,), jnp.float32),
+        jax.ShapeDtypeStruct((2,), jnp.uint32),
+        jax.ShapeDtypeStruct((30, 2), jnp.uint32),
+        jax.ShapeDtypeStruct((31,), jnp.float32),
+        jax.ShapeDtypeStruct((2, 1), jnp.int32),
+    )
     mem = lowered.compile().memory_analysis()
     if mem is None:
         pytest.skip("no memory analysis on this backend")
@@ -470,22 +476,23 @@ def test_invalid_operands_are_errors(what, args):
     )
     base.update(args)
     tgt = jnp.asarray(base["target"])
-    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(tgt.shape, tgt.dtype),
-                            input_output_aliases={0: 0})
+    call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(tgt.shape, tgt.dtype), input_output_aliases={0: 0})
     with contextlib.ExitStack() as stack:
         if any(np.asarray(v).dtype == np.float64 for v in base.values()):
             stack.enter_context(_x64())
         with pytest.raises(Exception, match=what if what != "dtype" else "does not support target dtype int32"):
-            np.asarray(jax.jit(call)(*(jnp.asarray(base[k]) for k in
-                                       ("target", "key", "thresholds", "increments", "layout"))))
+            np.asarray(
+                jax.jit(call)(*(jnp.asarray(base[k]) for k in ("target", "key", "thresholds", "increments", "layout")))
+            )
 
 
 def _run_python(code: str, env: dict) -> subprocess.CompletedProcess:
     full_env = dict(os.environ)
     full_env["JAX_PLATFORMS"] = "cpu"  # the CPU kernel, also on a machine with a GPU
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -584,8 +591,13 @@ def test_int32_layout_still_accepted():
     whole = rng.standard_normal((40, 300)).astype(np.float32)
     want = np_poisson_add(whole[10:20], key, t, inc, (10, 0), (40, 300))
     call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct((10, 300), jnp.float32))
-    got = jax.jit(call)(jnp.asarray(whole[10:20]), jnp.asarray(key), jnp.asarray(rows(t)), jnp.asarray(inc),
-                        jnp.asarray(layout_of((10, 300), (10, 0), (40, 300), np.int32)))
+    got = jax.jit(call)(
+        jnp.asarray(whole[10:20]),
+        jnp.asarray(key),
+        jnp.asarray(rows(t)),
+        jnp.asarray(inc),
+        jnp.asarray(layout_of((10, 300), (10, 0), (40, 300), np.int32)),
+    )
     assert_bits_equal(np.asarray(got), want)
 
 
@@ -602,8 +614,15 @@ def test_bad_layout_contents_are_errors(layout, match):
     shape = (4,) if layout.shape[1] == 1 else (1, 4)
     call = jax_ffi.ffi_call(native.TARGET_NAME, jax.ShapeDtypeStruct(shape, jnp.float32))
     with pytest.raises(Exception, match=match):
-        np.asarray(jax.jit(call)(jnp.zeros(shape, jnp.float32), jnp.zeros(2, jnp.uint32),
-                                 jnp.zeros((1, 2), jnp.uint32), jnp.zeros(2, jnp.float32), jnp.asarray(layout)))
+        np.asarray(
+            jax.jit(call)(
+                jnp.zeros(shape, jnp.float32),
+                jnp.zeros(2, jnp.uint32),
+                jnp.zeros((1, 2), jnp.uint32),
+                jnp.zeros(2, jnp.float32),
+                jnp.asarray(layout),
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -619,7 +638,7 @@ class _FakeCudaLibrary:
         self.cc = cc
         self.built = built
 
-    def BppCudaCheckDevice(self, major, minor, msg, length):  # noqa: N802 - the C symbol's name
+    def BppCudaCheckDevice(self, major, minor, msg, length):
         import ctypes
 
         major._obj.value, minor._obj.value = divmod(self.cc, 10)

@@ -160,10 +160,7 @@ def test_gradients(impl):
 def test_reference_and_auto_are_bit_identical_under_grad():
     key = jax.random.key(8)
     x = jnp.linspace(-1, 1, 4096, dtype=jnp.float32)
-    grads = [
-        jax.grad(lambda w, i=impl: jnp.sum(poisson_add(x, key, 100, 0.1, w, impl=i) ** 2))(0.3)
-        for impl in IMPLS
-    ]
+    grads = [jax.grad(lambda w, i=impl: jnp.sum(poisson_add(x, key, 100, 0.1, w, impl=i) ** 2))(0.3) for impl in IMPLS]
     assert bits(grads[0]) == bits(grads[1])
 
 

@@ -20,7 +20,12 @@ class LifNet(bp.DynSysGroup):
     def __init__(self, cls, num=1000, **kwargs):
         super().__init__()
         self.N = bp.dyn.LifRef(
-            num, V_rest=-65.0, V_th=-50.0, V_reset=-65.0, tau=10.0, tau_ref=2.0,
+            num,
+            V_rest=-65.0,
+            V_th=-50.0,
+            V_reset=-65.0,
+            tau=10.0,
+            tau_ref=2.0,
             V_initializer=bp.init.Uniform(-65.0, -50.0),
         )
         # 1,000 inputs at 10 Hz, weight 0.25 mV: mean drive ~2.5 mV/ms, near threshold.

@@ -39,8 +39,9 @@ def step(node, i=0, dt=None):
 # --- item 2: a weight finite in float64 but not in the target's dtype -------------------
 
 
-@pytest.mark.parametrize("weight, dtype", [(4e38, jnp.float32), (1e300, jnp.float32), (-1e5, jnp.float16),
-                                           (1e39, jnp.bfloat16)])
+@pytest.mark.parametrize(
+    "weight, dtype", [(4e38, jnp.float32), (1e300, jnp.float32), (-1e5, jnp.float16), (1e39, jnp.bfloat16)]
+)
 def test_weight_not_finite_in_target_dtype_is_refused(weight, dtype):
     x = jnp.zeros(8, dtype)
     with pytest.raises(ValueError, match=rf"weight.*{jnp.dtype(dtype)}"):
@@ -69,8 +70,9 @@ def test_traced_non_finite_weight_leaves_zero_draws_unchanged(impl, weight):
 # --- item 4: a concrete 0-d array is the number it is ------------------------------------
 
 
-@pytest.mark.parametrize("make", [np.asarray, jnp.asarray, np.float64, np.float32],
-                         ids=["np0d", "jnp0d", "np.float64", "np.float32"])
+@pytest.mark.parametrize(
+    "make", [np.asarray, jnp.asarray, np.float64, np.float32], ids=["np0d", "jnp0d", "np.float64", "np.float32"]
+)
 def test_concrete_array_rate_and_weight_equal_the_python_number(make):
     key = jax.random.key(12)
     x = jnp.zeros(3000, jnp.float32)
@@ -137,11 +139,13 @@ def test_host_impl_with_0d_array_freq_matches_host_class():
     ours = PoissonInput(v1, 1000, jnp.asarray(10.0), 0.5, impl="host")
     host = HOST(v2, 1000, 10.0, 0.5)
     bm.random.seed(8)
-    a = np.asarray(bm.for_loop(lambda i: (bp.share.save(t=0.0, i=i, dt=0.1), ours.update(), v1.value)[-1],
-                               jnp.arange(2)))
+    a = np.asarray(
+        bm.for_loop(lambda i: (bp.share.save(t=0.0, i=i, dt=0.1), ours.update(), v1.value)[-1], jnp.arange(2))
+    )
     bm.random.seed(8)
-    b = np.asarray(bm.for_loop(lambda i: (bp.share.save(t=0.0, i=i, dt=0.1), host.update(), v2.value)[-1],
-                               jnp.arange(2)))
+    b = np.asarray(
+        bm.for_loop(lambda i: (bp.share.save(t=0.0, i=i, dt=0.1), host.update(), v2.value)[-1], jnp.arange(2))
+    )
     assert_same_bits(a, b)
     assert a[-1].sum() > 0
 
@@ -270,8 +274,10 @@ def test_failed_step_leaves_rng_step_global_key_and_target_unchanged():
         assert np.array_equal(np.asarray(v.value), np.zeros(4))
     assert int(own.rng_step.value) == 0
     # The node still works afterwards, from the first key of its stream.
-    assert np.array_equal(step(own, dt=0.01), oracle_counts(
-        jax.random.fold_in(jax.random.key(2), 0), 4, 10, 20000.0 * 0.01 / 1e3).astype(np.float32))
+    assert np.array_equal(
+        step(own, dt=0.01),
+        oracle_counts(jax.random.fold_in(jax.random.key(2), 0), 4, 10, 20000.0 * 0.01 / 1e3).astype(np.float32),
+    )
 
 
 def test_float8_target_refused_at_construction_and_at_update():

@@ -68,7 +68,9 @@ SCRIPT = textwrap.dedent(
 
 def test_sharded_equals_single_device_without_all_gather():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=False, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4
@@ -87,7 +89,11 @@ def shard_map_results(tmp_path_factory):
     path = tmp_path_factory.mktemp("shard_map") / "results.npz"
     proc = subprocess.run(
         [sys.executable, str(HERE / "shard_map_cases.py"), str(path)],
-        env=FOUR_DEVICES, capture_output=True, text=True, check=False, timeout=900,
+        env=FOUR_DEVICES,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     with np.load(path) as data:
@@ -101,11 +107,20 @@ def _cases(results, prefix=""):
 
 
 SHARD_MAP_CASES = [
-    "1d-mesh rows", "1d-mesh cols", "1d-mesh flat", "2d-mesh both dims",
-    "2d-mesh batch dim sharded, x replicated", "2d-mesh dim over two axes",
-    "2d-mesh dim over two axes, minor first", "2d-mesh rank 3",
-    "2d-mesh replicated target, explicit block", "2-device sub-mesh", "0-d target",
-    "vmap over keys in shard_map", "weight tangent in shard_map", "pmap",
+    "1d-mesh rows",
+    "1d-mesh cols",
+    "1d-mesh flat",
+    "2d-mesh both dims",
+    "2d-mesh batch dim sharded, x replicated",
+    "2d-mesh dim over two axes",
+    "2d-mesh dim over two axes, minor first",
+    "2d-mesh rank 3",
+    "2d-mesh replicated target, explicit block",
+    "2-device sub-mesh",
+    "0-d target",
+    "vmap over keys in shard_map",
+    "weight tangent in shard_map",
+    "pmap",
 ]
 
 
@@ -142,8 +157,13 @@ def test_replicated_target_without_block(shard_map_results):
 @pytest.mark.parametrize(
     "case",
     [
-        "no block", "no block, check off", "replicated, no block, check off", "pmap, no block",
-        "jaxpr from outside", "vmap over a placed call", "PoissonInput in shard_map without shard_map_spec",
+        "no block",
+        "no block, check off",
+        "replicated, no block, check off",
+        "pmap, no block",
+        "jaxpr from outside",
+        "vmap over a placed call",
+        "PoissonInput in shard_map without shard_map_spec",
     ],
 )
 def test_unplaced_call_under_manual_axes_is_refused(shard_map_results, case):

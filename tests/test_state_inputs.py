@@ -14,13 +14,13 @@ bp = pytest.importorskip("brainpy")
 if Version(bp.__version__) < Version("2.8"):
     pytest.skip(f"BrainPy {bp.__version__} lacks brainpy.state (added in 2.8)", allow_module_level=True)
 
-import brainstate  # noqa: E402
-import brainunit as u  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import brainstate
+import brainunit as u
+import jax
+import jax.numpy as jnp
 
-from brainpy_poisson_plugin.host import compat, state_forms, state_inputs  # noqa: E402
-from brainpy_poisson_plugin.ops.poisson_add import poisson_add  # noqa: E402
+from brainpy_poisson_plugin.host import compat, state_forms, state_inputs
+from brainpy_poisson_plugin.ops.poisson_add import poisson_add
 
 HOST_CLS = compat.original_state_poisson_input_class()
 HOST_FN = compat.original_state_poisson_input()
@@ -334,16 +334,28 @@ def _ei_rates(poisson_cls, seed: int) -> tuple[float, float]:
     class Net(brainstate.nn.Module):
         def __init__(self):
             super().__init__()
-            self.N = bp.state.LIFRef(num, R=1.0 * u.kohm, V_rest=-60.0 * u.mV, V_th=-50.0 * u.mV,
-                                     V_reset=-60.0 * u.mV, tau=20.0 * u.ms, tau_ref=5.0 * u.ms,
-                                     V_initializer=braintools.init.Normal(-60.0 * u.mV, 2.0 * u.mV))
+            self.N = bp.state.LIFRef(
+                num,
+                R=1.0 * u.kohm,
+                V_rest=-60.0 * u.mV,
+                V_th=-50.0 * u.mV,
+                V_reset=-60.0 * u.mV,
+                tau=20.0 * u.ms,
+                tau_ref=5.0 * u.ms,
+                V_initializer=braintools.init.Normal(-60.0 * u.mV, 2.0 * u.mV),
+            )
             self.E = bp.state.AlignPostProj(
                 comm=brainstate.nn.EventFixedProb(ne, num, conn_num=0.05, conn_weight=0.5 * u.mS),
-                syn=bp.state.Expon.desc(num, tau=5.0 * u.ms), out=bp.state.COBA.desc(E=0.0 * u.mV), post=self.N)
+                syn=bp.state.Expon.desc(num, tau=5.0 * u.ms),
+                out=bp.state.COBA.desc(E=0.0 * u.mV),
+                post=self.N,
+            )
             self.I = bp.state.AlignPostProj(
                 comm=brainstate.nn.EventFixedProb(ni, num, conn_num=0.05, conn_weight=4.0 * u.mS),
-                syn=bp.state.Expon.desc(num, tau=10.0 * u.ms), out=bp.state.COBA.desc(E=-80.0 * u.mV),
-                post=self.N)
+                syn=bp.state.Expon.desc(num, tau=10.0 * u.ms),
+                out=bp.state.COBA.desc(E=-80.0 * u.mV),
+                post=self.N,
+            )
             self.bg = poisson_cls(self.E.syn.prefetch("g"), None, 1000, 5.0 * u.Hz, 0.1 * u.mS)
 
         def step(self, i):

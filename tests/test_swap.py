@@ -15,9 +15,9 @@ from packaging.requirements import Requirement
 
 bp = pytest.importorskip("brainpy")
 
-from brainpy_poisson_plugin.host import compat  # noqa: E402
-from brainpy_poisson_plugin.host.compat import original_poisson_input_class  # noqa: E402
-from brainpy_poisson_plugin.plugin import HostVersionWarning, swap, version_gate  # noqa: E402
+from brainpy_poisson_plugin.host import compat
+from brainpy_poisson_plugin.host.compat import original_poisson_input_class
+from brainpy_poisson_plugin.plugin import HostVersionWarning, swap, version_gate
 
 HOST = original_poisson_input_class()
 HOST_HAD_SYNAPSES_NAME = "PoissonInput" in vars(bp.synapses) and vars(bp.synapses)["PoissonInput"] is HOST
@@ -167,8 +167,19 @@ def test_version_gate_refuses_fake_out_of_range_version_once(monkeypatch):
 
 @pytest.mark.parametrize(
     ("version", "allowed"),
-    [("2.6.0", True), ("2.6.1", True), ("2.8.2", True), ("2.8.3rc1", True), ("2.9.0", True), ("2.9.0rc1", True), ("2.10.0", False), ("2.10.0rc1", False),
-     ("2.5.9", False), ("3.0", False), ("not-a-version", False)],
+    [
+        ("2.6.0", True),
+        ("2.6.1", True),
+        ("2.8.2", True),
+        ("2.8.3rc1", True),
+        ("2.9.0", True),
+        ("2.9.0rc1", True),
+        ("2.10.0", False),
+        ("2.10.0rc1", False),
+        ("2.5.9", False),
+        ("3.0", False),
+        ("not-a-version", False),
+    ],
 )
 def test_gate_decisions(version, allowed):
     with warnings.catch_warnings():

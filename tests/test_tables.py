@@ -27,8 +27,11 @@ def exact_pmf(k: int, n: int, p: float) -> float:
     with mpmath.workdps(50):
         mp_p = mpmath.mpf(p)
         logv = (
-            mpmath.loggamma(n + 1) - mpmath.loggamma(k + 1) - mpmath.loggamma(n - k + 1)
-            + k * mpmath.log(mp_p) + (n - k) * mpmath.log1p(-mp_p)
+            mpmath.loggamma(n + 1)
+            - mpmath.loggamma(k + 1)
+            - mpmath.loggamma(n - k + 1)
+            + k * mpmath.log(mp_p)
+            + (n - k) * mpmath.log1p(-mp_p)
         )
         return float(mpmath.exp(logv))
 

@@ -35,8 +35,7 @@ THREEFRY_INT_OPS = 20 * 3 + 6 * 2
 INT32_LANES_PER_SM = 64
 
 out_dir = sys.argv[1]
-res: dict = {"jax": jax.__version__, "devices": [str(d) for d in jax.devices()], "native": native.load(),
-             "results": {}}
+res: dict = {"jax": jax.__version__, "devices": [str(d) for d in jax.devices()], "native": native.load(), "results": {}}
 print(json.dumps({k: res[k] for k in ("jax", "devices", "native")}), flush=True)
 if res["native"].get("cuda") != "registered":
     raise SystemExit(f"CUDA kernel not registered: {res['native']}, {native.load_error()}")
@@ -82,23 +81,34 @@ def fused_body(impl):
 
 def sm_clock_hz():
     try:
-        mhz = subprocess.run(["nvidia-smi", "--query-gpu=clocks.max.sm", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout.split()[0]
+        mhz = subprocess.run(
+            ["nvidia-smi", "--query-gpu=clocks.max.sm", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split()[0]
         return float(mhz) * 1e6
-    except Exception:  # noqa: BLE001 - no nvidia-smi: leave the bound out
+    except Exception:
         return None
 
 
 with jax.default_device(gpu):
     N8, N7 = 10**8, 10**7
-    copy = record("copy_v_plus_c_1e8_f32", loop_time(lambda i, x: x + jnp.float32(1e-3),
-                                                     jnp.zeros((N8,), jnp.float32), 100), N8, 8)
+    copy = record(
+        "copy_v_plus_c_1e8_f32",
+        loop_time(lambda i, x: x + jnp.float32(1e-3), jnp.zeros((N8,), jnp.float32), 100),
+        N8,
+        8,
+    )
     fused = record("fused_W5_1e8_f32", loop_time(fused_body("fused"), jnp.zeros((N8,), jnp.float32), 100), N8, 8)
     sms, clock = getattr(gpu, "core_count", None), sm_clock_hz()
     bounds = {"copy_ns_per_neuron": copy["ns_per_neuron"]}
     if sms and clock:
         bounds["int_ns_per_neuron"] = THREEFRY_INT_OPS / (sms * INT32_LANES_PER_SM * clock) * 1e9
-        bounds["int_basis"] = f"{THREEFRY_INT_OPS} ops/elem, {sms} SMs x {INT32_LANES_PER_SM} lanes x {clock / 1e6:.0f} MHz"
+        bounds["int_basis"] = (
+            f"{THREEFRY_INT_OPS} ops/elem, {sms} SMs x {INT32_LANES_PER_SM} lanes x {clock / 1e6:.0f} MHz"
+        )
     # The kernel can be no faster than the slower of the two limits (the larger time).
     bound = max(v for k, v in bounds.items() if k.endswith("ns_per_neuron"))
     bounds["fraction_of_bound"] = bound / fused["ns_per_neuron"]
@@ -107,9 +117,16 @@ with jax.default_device(gpu):
     for dt in (jnp.bfloat16, jnp.float16):
         record(f"fused_W5_1e8_{jnp.dtype(dt).name}", loop_time(fused_body("fused"), jnp.zeros((N8,), dt), 100), N8, 4)
     key = jax.random.PRNGKey(0)
-    record("rng_floor_random_bits_1e8_u32", loop_time(
-        lambda i, x: x ^ jax.random.bits(jax.random.fold_in(key, i), (N8,), jnp.uint32),
-        jnp.zeros((N8,), jnp.uint32), 50), N8, 8)
+    record(
+        "rng_floor_random_bits_1e8_u32",
+        loop_time(
+            lambda i, x: x ^ jax.random.bits(jax.random.fold_in(key, i), (N8,), jnp.uint32),
+            jnp.zeros((N8,), jnp.uint32),
+            50,
+        ),
+        N8,
+        8,
+    )
     f7 = record("fused_W5_1e7_f32", loop_time(fused_body("fused"), jnp.zeros((N7,), jnp.float32), 200), N7, 8)
     r7 = record("reference_W5_1e7_f32", loop_time(fused_body("reference"), jnp.zeros((N7,), jnp.float32), 20), N7)
     res["speedup_fused_vs_reference_1e7"] = r7["ns_per_neuron"] / f7["ns_per_neuron"]
@@ -142,7 +159,7 @@ with jax.default_device(gpu):
         jax.block_until_ready(v.value)
         hp = record("host_PoissonInput_1e7_f32", (time.perf_counter() - t0) / 10, N7)
         res["speedup_fused_vs_host_PoissonInput_1e7"] = hp["ns_per_neuron"] / f7["ns_per_neuron"]
-    except Exception as exc:  # noqa: BLE001 - report only
+    except Exception as exc:
         res["host_PoissonInput_error"] = repr(exc)
     save()
 print(json.dumps(res, indent=1))

@@ -35,9 +35,8 @@ void build_rows(int64_t n, double p, int64_t length, uint32_t* rows, int32_t* k0
   }
 }
 
-ffi::Error binomial_table_cpu(ffi::AnyBuffer p, ffi::Result<ffi::AnyBuffer> thresholds,
-                              ffi::Result<ffi::AnyBuffer> k0, ffi::Result<ffi::AnyBuffer> size,
-                              int64_t num_input) {
+ffi::Error binomial_table_cpu(ffi::AnyBuffer p, ffi::Result<ffi::AnyBuffer> thresholds, ffi::Result<ffi::AnyBuffer> k0,
+                              ffi::Result<ffi::AnyBuffer> size, int64_t num_input) {
   TableShape shape;
   if (ffi::Error e = check_table_operands(p, *thresholds, *k0, *size, num_input, &shape); e.failure()) {
     return e;
@@ -58,8 +57,8 @@ ffi::Error binomial_table_cpu(ffi::AnyBuffer p, ffi::Result<ffi::AnyBuffer> thre
 
 //! Host entry point (ctypes): the table of Binomial(n, p) into out[0..capacity) as
 //! uint64 thresholds. Returns 0 (ok), 1 (more than capacity thresholds) or 2 (bad p).
-extern "C" BPP_EXPORT int bpp_binomial_table_build(int64_t n, double p, int64_t capacity, uint64_t* out,
-                                                   int32_t* k0, int32_t* size) {
+extern "C" BPP_EXPORT int bpp_binomial_table_build(int64_t n, double p, int64_t capacity, uint64_t* out, int32_t* k0,
+                                                   int32_t* size) {
   return bpp::table::build(n, p, capacity, out, k0, size);
 }
 

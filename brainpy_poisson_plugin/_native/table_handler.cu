@@ -53,8 +53,7 @@ __global__ void binomial_table_kernel(const P* p, int64_t n, int64_t length, uin
 }
 
 ffi::Error binomial_table_cuda(cudaStream_t stream, ffi::AnyBuffer p, ffi::Result<ffi::AnyBuffer> thresholds,
-                               ffi::Result<ffi::AnyBuffer> k0, ffi::Result<ffi::AnyBuffer> size,
-                               int64_t num_input) {
+                               ffi::Result<ffi::AnyBuffer> k0, ffi::Result<ffi::AnyBuffer> size, int64_t num_input) {
   TableShape shape;
   if (ffi::Error e = check_table_operands(p, *thresholds, *k0, *size, num_input, &shape); e.failure()) {
     return e;
@@ -65,11 +64,11 @@ ffi::Error binomial_table_cuda(cudaStream_t stream, ffi::AnyBuffer p, ffi::Resul
   int32_t* sizes = static_cast<int32_t*>(size->untyped_data());
   const dim3 grid(static_cast<unsigned>(shape.batch));
   if (shape.f64) {
-    binomial_table_kernel<double><<<grid, kTableThreads, 0, stream>>>(
-        static_cast<const double*>(p.untyped_data()), num_input, shape.length, rows, k0s, sizes);
+    binomial_table_kernel<double><<<grid, kTableThreads, 0, stream>>>(static_cast<const double*>(p.untyped_data()),
+                                                                      num_input, shape.length, rows, k0s, sizes);
   } else {
-    binomial_table_kernel<float><<<grid, kTableThreads, 0, stream>>>(
-        static_cast<const float*>(p.untyped_data()), num_input, shape.length, rows, k0s, sizes);
+    binomial_table_kernel<float><<<grid, kTableThreads, 0, stream>>>(static_cast<const float*>(p.untyped_data()),
+                                                                     num_input, shape.length, rows, k0s, sizes);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) {

@@ -7,7 +7,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_ratios", "format_table", "format_markdown", "format_machine_markdown", "write_json", "write_chart", "SCHEMA"]
+__all__ = [
+    "add_ratios",
+    "format_table",
+    "format_markdown",
+    "format_machine_markdown",
+    "write_json",
+    "write_chart",
+    "SCHEMA",
+]
 
 #: Identifies the JSON layout; bump when it changes.
 SCHEMA = "brainpy-poisson-bench/1"
@@ -24,9 +32,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     same run; ``None`` where either side is missing."""
     for row in rows:
         peers = {
-            r["impl"]: _median(r)
-            for r in rows
-            if r["workload"] == row["workload"] and r["platform"] == row["platform"]
+            r["impl"]: _median(r) for r in rows if r["workload"] == row["workload"] and r["platform"] == row["platform"]
         }
         mine = _median(row)
         host = peers.get("host")
@@ -42,11 +48,20 @@ def _fmt(x: float | None, spec: str) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table: workload, platform, impl, ns/neuron/step (median), the
     min-max spread, compile seconds, speed-up over the host and ratio to the RNG floor."""
-    header = ("workload", "platform", "impl", "ns/neuron/step", "spread (min-max)", "compile s", "x host", "/ rng floor")
+    header = (
+        "workload",
+        "platform",
+        "impl",
+        "ns/neuron/step",
+        "spread (min-max)",
+        "compile s",
+        "x host",
+        "/ rng floor",
+    )
     lines = [header]
     notes: dict[str, str] = {}
     for r in rows:
-        s = r.get("ns_per_neuron_step")
+        s: Any = r.get("ns_per_neuron_step")
         if r["status"] != "ok":
             note = f"{r['impl']} on {r['platform']}: {r.get('reason', '')}"
             mark = notes.setdefault(note, f"[{len(notes) + 1}]")
@@ -67,7 +82,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = []
     for k, line in enumerate(lines):
-        out.append("  ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        out.append(
+            "  ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        )
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     out.extend(f"{mark} {note}" for note, mark in notes.items())
@@ -77,11 +94,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def format_markdown(rows: list[dict[str, Any]]) -> str:
     """The same table as Markdown (for the performance page)."""
     lines = [
-        "| workload | platform | impl | ns/neuron/step | spread (min-max) | compile s | speed-up over host | ratio to RNG floor |",
+        "| workload | platform | impl | ns/neuron/step | spread (min-max) | compile s "
+        "| speed-up over host | ratio to RNG floor |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        s = r.get("ns_per_neuron_step")
+        s: Any = r.get("ns_per_neuron_step")
         if r["status"] != "ok":
             lines.append(f"| {r['workload']} | {r['platform']} | {r['impl']} | {r['status']} | | | | |")
             continue
@@ -127,7 +145,13 @@ def write_chart(path: Path, rows: list[dict[str, Any]], title: str = "") -> Path
     ok = [r for r in rows if r["status"] == "ok"]
     plats = sorted({r["platform"] for r in rows}) or ["cpu"]
     impls = [i for i in ("host", "reference", "fused", "rng-floor", "mem-floor") if any(r["impl"] == i for r in ok)]
-    colors = {"host": "#888888", "reference": "#1f77b4", "fused": "#d62728", "rng-floor": "#2ca02c", "mem-floor": "#9467bd"}
+    colors = {
+        "host": "#888888",
+        "reference": "#1f77b4",
+        "fused": "#d62728",
+        "rng-floor": "#2ca02c",
+        "mem-floor": "#9467bd",
+    }
     fig, axes = plt.subplots(len(plats), 1, figsize=(9, 3.6 * len(plats)), squeeze=False)
     for ax, plat in zip(axes[:, 0], plats):
         wls = sorted({r["workload"] for r in ok if r["platform"] == plat})

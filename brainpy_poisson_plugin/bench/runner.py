@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if args.impls:
         for impl in args.impls:
             if impl not in steppers.IMPLS:
-                print(f"error: unknown implementation {impl!r}; choose from {', '.join(steppers.IMPLS)}", file=sys.stderr)
+                print(
+                    f"error: unknown implementation {impl!r}; choose from {', '.join(steppers.IMPLS)}", file=sys.stderr
+                )
                 return 2
     present = steppers.platforms()
     plats = args.platforms or present
@@ -160,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                         runs_s=list(m.runs_s),
                         ns_per_neuron_step=m.summary(),
                     )
-                except Exception as exc:  # noqa: BLE001 - one failing case must not stop the run
+                except Exception as exc:
                     row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
             rows.append(row)
             progress.advance()
@@ -174,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
     if against_baseline := report.format_baseline_ratios(rows, baselines):
         print("\ntime-varying rate / constant rate, same impl:\n" + against_baseline)
     name = "bench-quick" if args.quick else "bench"
-    doc = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    doc: dict[str, Any] = {
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": "brainpy-poisson bench " + " ".join(getattr(args, "_argv", []) or []),
         "quick": bool(args.quick),
         "repeats": repeats,

@@ -64,7 +64,7 @@ def worker(per_device: int, steps: int, repeats: int) -> dict[str, Any]:
 
     f = jax.jit(steps_of, in_shardings=sharding, out_shardings=sharding, donate_argnums=0)
     state = {"v": jax.device_put(jnp.zeros(n * per_device, jnp.float32), sharding)}
-    hlo = f.lower(state["v"]).compile().as_text()
+    hlo = f.lower(state["v"]).compile().as_text() or ""
 
     def call():
         state["v"] = f(state["v"])
@@ -89,7 +89,15 @@ def worker(per_device: int, steps: int, repeats: int) -> dict[str, Any]:
 
 def _run_count(count: int, per_device: int, steps: int, repeats: int, timeout_s: float) -> dict[str, Any]:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, "-m", "brainpy_poisson_plugin.bench.scaling", "--worker", str(per_device), str(steps), str(repeats)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "brainpy_poisson_plugin.bench.scaling",
+        "--worker",
+        str(per_device),
+        str(steps),
+        str(repeats),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     if proc.returncode != 0:
         return {"devices": count, "status": "error", "reason": proc.stderr.strip()[-2000:]}
@@ -100,7 +108,9 @@ def _run_count(count: int, per_device: int, steps: int, repeats: int, timeout_s:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The scaling rows as a plain-text table."""
-    head = f"{'devices':>7} {'neurons':>11} {'ms/step':>9} {'ns/neuron/step':>15} {'ns/dev-neuron/step':>19} collectives"
+    head = (
+        f"{'devices':>7} {'neurons':>11} {'ms/step':>9} {'ns/neuron/step':>15} {'ns/dev-neuron/step':>19} collectives"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["status"] != "ok":
@@ -127,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(_run_count(count, per_device, steps, repeats, timeout_s=1800))
     print(format_table(rows))
     doc = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": "brainpy-poisson bench --scaling" + (" --quick" if args.quick else ""),
         "workload": {"num_input": NUM_INPUT, "freq_hz": FREQ_HZ, "dt_ms": DT_MS, "neurons_per_device": per_device},
         "machine": timing.machine_info(),

@@ -61,7 +61,7 @@ def build_state_case(workload: Workload, impl: str, platform: str, steps: int, s
         @brainstate.transform.jit
         def run_steps():
             brainstate.transform.for_loop(lambda i: node.update(), jnp.arange(steps))
-            return holder.V.value.mantissa
+            return u.get_mantissa(holder.V.value)
 
     def call():
         with jax.default_device(device), brainstate.environ.context(dt=dt):

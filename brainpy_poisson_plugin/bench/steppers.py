@@ -61,7 +61,7 @@ def unavailable_reason(impl: str, platform: str) -> str | None:
     try:
         if native.available(native_platform):
             return None
-    except Exception as exc:  # noqa: BLE001 - report, do not crash the benchmark
+    except Exception as exc:
         return f"native.available({native_platform!r}) failed: {exc}"
     load_error = getattr(native, "load_error", lambda: None)()
     return f"no fused kernel for {native_platform}" + (f" ({load_error})" if load_error else "")
@@ -287,6 +287,7 @@ def build_time_varying_case(
                 raise ValueError(f"unknown rate kind {workload.rate!r} of workload {workload.id}")
         finally:
             bm.set_dt(previous_dt)
+
         def step(i):
             bp.share.save(i=i, t=i * dt, dt=dt)
             update()

@@ -130,15 +130,13 @@ def machine_info() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {
-            d: _version(d) for d in ("brainpy-poisson-plugin", "brainpy", "jax", "jaxlib", "numpy")
-        },
+        "versions": {d: _version(d) for d in ("brainpy-poisson-plugin", "brainpy", "jax", "jaxlib", "numpy")},
     }
     try:
         import jax
 
         info["jax_backend"] = jax.default_backend()
         info["devices"] = [f"{d.platform}:{getattr(d, 'device_kind', '?')}" for d in jax.devices()]
-    except Exception as exc:  # noqa: BLE001 - informational only
+    except Exception as exc:
         info["devices"] = [f"unavailable: {exc}"]
     return info

@@ -8,7 +8,7 @@ signature, adding keyword-only ``impl=`` and ``seed=``.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any
 
 import brainpy.math as bm
 import jax
@@ -27,13 +27,13 @@ from ..checks import (
     check_weight,
     is_traced,
 )
-from ..ops.poisson_add import PreparedPoissonAdd, prepare_poisson_add
 from ..ops.blocks import shard_map_block
+from ..ops.poisson_add import PreparedPoissonAdd, prepare_poisson_add
 from .compat import original_poisson_input_class
 
 __all__ = ["PoissonInput"]
 
-HostPoissonInput = original_poisson_input_class()
+HostPoissonInput: Any = original_poisson_input_class()
 
 #: The threefry implementation's name for ``jax.random.key(..., impl=...)``: a ``seed=``
 #: stream does not depend on ``jax_default_prng_impl``.
@@ -105,14 +105,14 @@ class PoissonInput(HostPoissonInput):
         self,
         target_var: bm.Variable,
         num_input: int,
-        freq: Union[int, float],
-        weight: Union[int, float],
-        mode: Optional[bm.Mode] = None,
-        name: Optional[str] = None,
+        freq: int | float,
+        weight: int | float,
+        mode: bm.Mode | None = None,
+        name: str | None = None,
         *,
         impl: str = "auto",
-        seed: Optional[int] = None,
-        shard_map_spec: Optional[jax.sharding.PartitionSpec] = None,
+        seed: int | None = None,
+        shard_map_spec: jax.sharding.PartitionSpec | None = None,
     ):
         # Every check runs before the node is registered: nothing half-applied.
         if not isinstance(target_var, bm.Variable):
@@ -133,7 +133,9 @@ class PoissonInput(HostPoissonInput):
         _rate_probability(f, bm.get_dt())
         if shard_map_spec is not None:
             if not isinstance(shard_map_spec, jax.sharding.PartitionSpec):
-                raise TypeError(f"shard_map_spec must be a PartitionSpec or None, got shard_map_spec={shard_map_spec!r}")
+                raise TypeError(
+                    f"shard_map_spec must be a PartitionSpec or None, got shard_map_spec={shard_map_spec!r}"
+                )
             if len(shard_map_spec) > len(target_var.shape):
                 raise ValueError(
                     f"shard_map_spec={shard_map_spec} has more entries than target_var has dims "

@@ -12,7 +12,7 @@ __all__ = ["DELEGATED", "SERVED", "served_forms"]
 #: Forms the plugin serves with the exact fused sampler (one key per call).
 SERVED: dict[str, str] = {
     "scalar-freq": "freq a scalar (brainunit Hz, or a number when dt is a plain number), concrete or traced",
-    "state-freq-weight": "freq / weight given as a brainstate State (read at every call; a changing rate is a traced p)",
+    "state-freq-weight": "freq / weight given as a brainstate State (read at every call; a changing rate: traced p)",
     "scalar-weight": "weight a scalar, with units convertible to the target's (or none for a unitless target)",
     "array-target": "target a State holding one floating array or brainunit Quantity, any shape (batch axes too)",
     "indices": "indices: any index of the target's value; draws are indexed by position in target[indices]",

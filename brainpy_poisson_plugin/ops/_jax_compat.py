@@ -16,7 +16,7 @@ import jax
 try:  # jax >= 0.4.39
     from jax import ffi as jax_ffi
 except ImportError:  # pragma: no cover - jax 0.4.38
-    from jax.extend import ffi as jax_ffi  # type: ignore[no-redef]
+    from jax.extend import ffi as jax_ffi  # type: ignore[no-redef,attr-defined]
 
 try:  # jax >= 0.4.36
     from jax.extend.core import Primitive
@@ -30,7 +30,12 @@ __all__ = [
     "Primitive",
     "Tracer",
     "axis_size",
-    "jax", "jax_ffi", "manual_axes", "register_replication_rule", "shard_map", "threefry_2x32",
+    "jax",
+    "jax_ffi",
+    "manual_axes",
+    "register_replication_rule",
+    "shard_map",
+    "threefry_2x32",
     "varying_axes",
 ]
 
@@ -93,7 +98,7 @@ def varying_axes(x) -> frozenset | None:
     check = getattr(jax_config, "_check_vma", None)
     if check is None or not check.value:
         return None
-    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)
+    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)  # type: ignore[attr-defined]
     mat = getattr(aval, "mat", None)  # jax >= 0.11
     if mat is not None and hasattr(mat, "varying"):
         return frozenset(mat.varying)
@@ -126,4 +131,4 @@ def register_replication_rule(primitive) -> None:
         return set.intersection(*map(set, reps)) if reps else set(mesh.axis_names)
 
     checks.setdefault(primitive, rule)
-    legacy.register_norewrite(primitive)
+    legacy.register_norewrite(primitive)  # type: ignore[attr-defined]

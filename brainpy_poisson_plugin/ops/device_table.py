@@ -31,14 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.interpreters import ad, batching, mlir
 
-try:  # jax >= 0.4.36
-    from jax.extend.core import Primitive
-except ImportError:  # pragma: no cover
-    from jax.core import Primitive  # type: ignore[no-redef]
-
 from ..sampling.tables import binomial_table, max_table_length
 from . import native
-from ._jax_compat import jax_ffi
+from ._jax_compat import Primitive, jax_ffi
 
 __all__ = ["binomial_table_p", "host_tables", "table_length", "traced_table", "uses_native_table"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
@@ -116,8 +115,13 @@ def _apply_jvp(impl, placement, primals, tangents):
     cdt = compute_dtype(target.dtype)
     # The same key and counters give the same counts: draw them again with weight 1.
     counts = bind(
-        jnp.zeros(target.shape, cdt), key, thresholds,
-        _count_values(k0, size, thresholds.shape[0], cdt), layout, impl=impl, placement=placement,
+        jnp.zeros(target.shape, cdt),
+        key,
+        thresholds,
+        _count_values(k0, size, thresholds.shape[0], cdt),
+        layout,
+        impl=impl,
+        placement=placement,
     )
     tangent = t_dot + (w_dot * counts).astype(target.dtype)
     return out, tangent
@@ -144,8 +148,15 @@ class PreparedPoissonAdd:
         """Add the draws of ``key`` (checked here) and return the new target."""
         words = check_key(key)
         return _apply(
-            self.impl, self.placement, self.target, self.weight, words, self.thresholds,
-            jnp.asarray(self.k0), jnp.asarray(self.size), self.layout,
+            self.impl,
+            self.placement,
+            self.target,
+            self.weight,
+            words,
+            self.thresholds,
+            jnp.asarray(self.k0),
+            jnp.asarray(self.size),
+            self.layout,
         )
 
 

@@ -101,7 +101,9 @@ def layout_with_origin(layout, origin) -> jax.Array:
     """``layout`` with its origin row replaced by ``origin`` (one integer per dimension,
     may be traced)."""
     layout = jnp.asarray(layout)
-    return jnp.stack([jnp.asarray(origin).reshape(layout.shape[1]).astype(LAYOUT_DTYPE), layout[1].astype(LAYOUT_DTYPE)])
+    return jnp.stack(
+        [jnp.asarray(origin).reshape(layout.shape[1]).astype(LAYOUT_DTYPE), layout[1].astype(LAYOUT_DTYPE)]
+    )
 
 
 def layout_with_leading_dim(layout, size: int, origin=0) -> jax.Array:
@@ -188,17 +190,20 @@ def _batch_rule(batched_args, batch_dims, *, impl, placement):
         mapped[0] = jnp.broadcast_to(target, (size,) + target.shape)
     if all(m is None for m in mapped[1:]):
         # Only the target is batched: one call on the stacked array.
-        return bind(mapped[0], key, thresholds, increments, layout_with_leading_dim(layout, size), impl=impl, placement=stacked), 0
+        return bind(
+            mapped[0], key, thresholds, increments, layout_with_leading_dim(layout, size), impl=impl, placement=stacked
+        ), 0
 
     def one(xs):
         index, rows = xs[0], xs[1:]
         args = [x if m is not None else a for x, m, a in zip(rows, mapped, batched_args, strict=True)]
+        target_b, key_b, thresholds_b, increments_b, layout_b = args
         if k_bd is not_mapped:
             # Row `index` of the stacked batch: a (1, *shape) block of the (size, *shape) array.
-            block = jnp.expand_dims(args[0], 0)
-            layout_b = layout_with_leading_dim(args[4], size, index)
-            return bind(block, *args[1:4], layout_b, impl=impl, placement=stacked)[0]
-        return bind(*args, impl=impl, placement=placement)
+            block = jnp.expand_dims(target_b, 0)
+            row_layout = layout_with_leading_dim(layout_b, size, index)
+            return bind(block, key_b, thresholds_b, increments_b, row_layout, impl=impl, placement=stacked)[0]
+        return bind(target_b, key_b, thresholds_b, increments_b, layout_b, impl=impl, placement=placement)
 
     placeholder = jnp.zeros((size,), jnp.int8)
     xs = (jnp.arange(size, dtype=jnp.int32),) + tuple(m if m is not None else placeholder for m in mapped)

@@ -59,7 +59,9 @@ def brainpy_component_overrides(host_version: str) -> dict[str, Any]:
     try:
         overrides = swap.overrides()
     except Exception as exc:
-        swap.record_reason(f"not active: the plugin's class could not be imported ({type(exc).__name__}: {exc})", decision)
+        swap.record_reason(
+            f"not active: the plugin's class could not be imported ({type(exc).__name__}: {exc})", decision
+        )
         raise
     swap.record_reason(f"active: {decision.reason}", decision)
     return overrides

@@ -274,7 +274,7 @@ def target_report() -> dict[str, str]:
             obj = ABSENT
         try:
             original = host_object(*target.key)
-        except Exception:  # noqa: BLE001 - the host lacks it: nothing is "host" then
+        except Exception:
             original = ABSENT
         if obj is ABSENT:
             report[target.name] = "absent"

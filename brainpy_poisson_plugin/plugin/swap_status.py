@@ -99,7 +99,7 @@ def status() -> SwapStatus:
         if reason.startswith("active:") and not errors and not active:
             # allowed, yet some name is not the plugin's class now
             elsewhere = ", ".join(f"{n} is {w}" for n, w in targets.items() if w != "plugin")
-            reason = f"not active although allowed ({reason[len('active: '):]}): {elsewhere}"
+            reason = f"not active although allowed ({reason[len('active: ') :]}): {elsewhere}"
         if errors and reason.startswith("active"):
             reason = "partly active: " + "; ".join(f"{k} failed to load ({v})" for k, v in errors.items())
     else:

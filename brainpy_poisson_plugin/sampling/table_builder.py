@@ -225,7 +225,7 @@ def build_thresholds(n: int, p: float) -> tuple[int, list[int]]:
     prev = upper_kept[0] if upper_kept else _TWO64
     # T(m-1) uses D(m) = 0; T(k) for k < m-1 uses D(k+1), the sum recorded one step earlier.
     dprev = (0.0, 0.0)
-    for wh_, wl_, dh, dl in down:
+    for _wh, _wl, dh, dl in down:
         ch, cl = _dd_add(lth, ltl, -dprev[0], -dprev[1])
         yh, yl = _dd_mul(ch, cl, sh, sl)
         t = _floor_dd(yh, yl)

@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -175,11 +176,7 @@ def binomial_pmf(k: np.ndarray, n: int, p: float) -> np.ndarray:
     if np.any(inner):
         ki = k[inner]
         lc = (
-            _stirlerr(np.array([nf]))[0]
-            - _stirlerr(ki)
-            - _stirlerr(nf - ki)
-            - _bd0(ki, nf * p)
-            - _bd0(nf - ki, nf * q)
+            _stirlerr(np.array([nf]))[0] - _stirlerr(ki) - _stirlerr(nf - ki) - _bd0(ki, nf * p) - _bd0(nf - ki, nf * q)
         )
         # log(2 pi k (n - k) / n), with n - k exact (log1p(-k/n) cancels for k ~ n).
         lf = math.log(2.0 * math.pi) + np.log(ki) + np.log(nf - ki) - math.log(nf)
@@ -238,7 +235,7 @@ def _native_builder():
     return fn
 
 
-_native_fn = None
+_native_fn: Any = None
 _native_looked = False
 
 

@@ -91,8 +91,16 @@ def run_grid(samples: int, impl: str, seed: int = 20240601):
             else:
                 pval, bins, test = pooled_chi_square(counts, n, p)
             rows.append(
-                {"num_input": n, "p": p, "samples": samples, "test": test, "bins": bins,
-                 "p_value": pval, "mean": float(counts.mean()), "expected_mean": n * p}
+                {
+                    "num_input": n,
+                    "p": p,
+                    "samples": samples,
+                    "test": test,
+                    "bins": bins,
+                    "p_value": pval,
+                    "mean": float(counts.mean()),
+                    "expected_mean": n * p,
+                }
             )
     return rows
 
@@ -110,8 +118,7 @@ def write_outputs(rows, out: Path, impl_used: str, samples: int) -> None:
         mark = "" if r["test"] == "chi-square" else "&dagger;"
         return f"{r['p_value']:.3f}{mark}"
 
-    lines = ["| num_input \\ p | " + " | ".join(f"{p:g}" for p in PROBS) + " |",
-             "|---:|" + "---:|" * len(PROBS)]
+    lines = ["| num_input \\ p | " + " | ".join(f"{p:g}" for p in PROBS) + " |", "|---:|" + "---:|" * len(PROBS)]
     for n in NUM_INPUTS:
         cells = [cell(r) for r in rows if r["num_input"] == n]
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
@@ -121,7 +128,7 @@ def write_outputs(rows, out: Path, impl_used: str, samples: int) -> None:
         f"{samples:,} draws per cell, implementation `{impl_used}`. Entries are p-values of the "
         "pooled chi-square test against the exact binomial pmf; &dagger; marks cells where the "
         "distribution is almost a point mass at this sample size and an exact binomial test of "
-        "the draws away from the mode is used instead; \"exact\" means every draw equalled "
+        'the draws away from the mode is used instead; "exact" means every draw equalled '
         f"`num_input` (p = 1). Range of the p-values: {min(tested):.3f} to {max(tested):.3f}.",
     ]
     (out / "gof_grid.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -139,8 +146,7 @@ def write_outputs(rows, out: Path, impl_used: str, samples: int) -> None:
     for r in rows:
         y, x = NUM_INPUTS.index(r["num_input"]), PROBS.index(r["p"])
         text = "exact" if r["test"] == "exact" else f"{r['p_value']:.2f}"
-        ax.text(x, y, text, ha="center", va="center", fontsize=8,
-                color="white" if r["p_value"] < 0.5 else "black")
+        ax.text(x, y, text, ha="center", va="center", fontsize=8, color="white" if r["p_value"] < 0.5 else "black")
     ax.set_xticks(range(len(PROBS)), [f"{p:g}" for p in PROBS])
     ax.set_yticks(range(len(NUM_INPUTS)), [f"{n:,}" for n in NUM_INPUTS])
     ax.set_xlabel("p (spike probability per input per step)")
@@ -172,8 +178,10 @@ def main(argv=None) -> int:
     write_outputs(rows, args.out, impl_used, args.samples)
     tested = [r["p_value"] for r in rows if r["test"] != "exact"]
     print((args.out / "gof_grid.md").read_text())
-    print(f"p-values from {min(tested):.4f} to {max(tested):.4f}; "
-          f"{sum(v < 0.01 for v in tested)} of {len(tested)} below 0.01; {time.perf_counter() - t0:.1f} s")
+    print(
+        f"p-values from {min(tested):.4f} to {max(tested):.4f}; "
+        f"{sum(v < 0.01 for v in tested)} of {len(tested)} below 0.01; {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 

@@ -34,8 +34,7 @@ def inversion_figure(path: Path, n: int = 10, p: float = 0.3) -> None:
     ax_pmf.bar(ks, pmf, color="tab:blue", alpha=0.8)
     ax_pmf.set_xlabel("k")
     ax_pmf.set_ylabel("P(X = k)")
-    ax_pmf.set_title(f"Binomial({n}, {p}): pmf realised by the table\n"
-                     f"k0 = {table.k0}, L = {table.size} thresholds")
+    ax_pmf.set_title(f"Binomial({n}, {p}): pmf realised by the table\nk0 = {table.k0}, L = {table.size} thresholds")
 
     # The staircase: u in [T[j-1], T[j]) gives count k0 + j.
     edges = np.concatenate([[0.0], thresholds, [1.0]])
@@ -50,8 +49,9 @@ def inversion_figure(path: Path, n: int = 10, p: float = 0.3) -> None:
     rng = np.random.default_rng(3)
     for u in sorted(rng.random(3)):
         c = int(np.searchsorted(thresholds, u, side="right"))
-        ax_cdf.annotate("", xy=(ks[c], u), xytext=(ks[0] - 1.2, u),
-                        arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.2))
+        ax_cdf.annotate(
+            "", xy=(ks[c], u), xytext=(ks[0] - 1.2, u), arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.2)
+        )
         ax_cdf.text(ks[0] - 1.15, u + 0.012, f"u={u:.2f} -> k={ks[c]}", color="tab:red", fontsize=8)
     ax_cdf.set_xlim(ks[0] - 1.3, ks[-1] + 1.3)
     ax_cdf.set_ylim(0, 1)
@@ -92,8 +92,14 @@ def fused_pass_figure(path: Path) -> None:
         if k:
             arrow(x - 0.38, y + 0.55, x - 0.02, y + 0.55)
         x += 2.45
-    ax.text(5, 4.25, "One pass per element: nothing stored between the steps, no random array in memory",
-            ha="center", fontsize=9.5, weight="bold")
+    ax.text(
+        5,
+        4.25,
+        "One pass per element: nothing stored between the steps, no random array in memory",
+        ha="center",
+        fontsize=9.5,
+        weight="bold",
+    )
 
     # Device independence: the same array on 1 and on 2 devices.
     n = 8
@@ -105,12 +111,20 @@ def fused_pass_figure(path: Path) -> None:
         for d, size in enumerate(split):
             for i in range(size):
                 g = start + i
-                ax.add_patch(plt.Rectangle((x0 + g * 0.8 + d * 0.3, yy), 0.72, 0.4,
-                                           fc=["#dde7f5", "#f5e3dd"][d], ec="black", lw=0.6))
+                ax.add_patch(
+                    plt.Rectangle(
+                        (x0 + g * 0.8 + d * 0.3, yy), 0.72, 0.4, fc=["#dde7f5", "#f5e3dd"][d], ec="black", lw=0.6
+                    )
+                )
                 ax.text(x0 + g * 0.8 + d * 0.3 + 0.36, yy + 0.2, f"g={g}", ha="center", va="center", fontsize=7.5)
             start += size
-    ax.text(8.6, 0.85, "same g -> same u\n-> same count:\nbit-identical results\nfor any device count",
-            fontsize=8.5, va="center")
+    ax.text(
+        8.6,
+        0.85,
+        "same g -> same u\n-> same count:\nbit-identical results\nfor any device count",
+        fontsize=8.5,
+        va="center",
+    )
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

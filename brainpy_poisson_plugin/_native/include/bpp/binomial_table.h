@@ -74,8 +74,7 @@ BPP_TABLE_HD DD two_prod(double a, double b) {
   const double p = mul(a, b);
   const DD as = split(a);
   const DD bs = split(b);
-  const double e = add(add(add(sub(mul(as.hi, bs.hi), p), mul(as.hi, bs.lo)), mul(as.lo, bs.hi)),
-                       mul(as.lo, bs.lo));
+  const double e = add(add(add(sub(mul(as.hi, bs.hi), p), mul(as.hi, bs.lo)), mul(as.lo, bs.hi)), mul(as.lo, bs.lo));
   return {p, e};
 }
 

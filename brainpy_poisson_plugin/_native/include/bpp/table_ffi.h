@@ -18,9 +18,9 @@
 namespace bpp {
 
 struct TableShape {
-  int64_t batch = 0;     //!< number of tables
-  int64_t length = 0;    //!< L, rows per table
-  bool f64 = false;      //!< p is float64
+  int64_t batch = 0;   //!< number of tables
+  int64_t length = 0;  //!< L, rows per table
+  bool f64 = false;    //!< p is float64
 };
 
 inline ffi::Error table_invalid(const std::string& msg) {
@@ -28,8 +28,8 @@ inline ffi::Error table_invalid(const std::string& msg) {
 }
 
 inline ffi::Error check_table_operands(const ffi::AnyBuffer& p, const ffi::AnyBuffer& thresholds,
-                                       const ffi::AnyBuffer& k0, const ffi::AnyBuffer& size,
-                                       int64_t num_input, TableShape* shape) {
+                                       const ffi::AnyBuffer& k0, const ffi::AnyBuffer& size, int64_t num_input,
+                                       TableShape* shape) {
   const ffi::DataType pt = p.element_type();
   if (pt != ffi::DataType::F32 && pt != ffi::DataType::F64) {
     return table_invalid(std::string("p must be float32 or float64, got ") + dtype_name(pt));
@@ -40,8 +40,8 @@ inline ffi::Error check_table_operands(const ffi::AnyBuffer& p, const ffi::AnyBu
   const auto pd = p.dimensions();
   const auto td = thresholds.dimensions();
   if (thresholds.element_type() != ffi::DataType::U32 || td.size() != pd.size() + 2 || td[td.size() - 1] != 2) {
-    return table_invalid("thresholds must be uint32[*p.shape, L, 2], got " + std::string(dtype_name(thresholds.element_type())) +
-                         dims_str(td));
+    return table_invalid("thresholds must be uint32[*p.shape, L, 2], got " +
+                         std::string(dtype_name(thresholds.element_type())) + dims_str(td));
   }
   for (size_t i = 0; i < pd.size(); ++i) {
     if (td[i] != pd[i]) return table_invalid("thresholds must have p's batch shape");
@@ -59,11 +59,12 @@ inline ffi::Error check_table_operands(const ffi::AnyBuffer& p, const ffi::AnyBu
 
 }  // namespace bpp
 
-#define BPP_BINOMIAL_TABLE_OPERANDS(binding)                   \
-  binding.Arg<::xla::ffi::AnyBuffer>()   /* p */               \
-      .Ret<::xla::ffi::AnyBuffer>()      /* thresholds */      \
-      .Ret<::xla::ffi::AnyBuffer>()      /* k0 */              \
-      .Ret<::xla::ffi::AnyBuffer>()      /* size */            \
+#define BPP_BINOMIAL_TABLE_OPERANDS(binding)         \
+  binding                                            \
+      .Arg<::xla::ffi::AnyBuffer>() /* p */          \
+      .Ret<::xla::ffi::AnyBuffer>() /* thresholds */ \
+      .Ret<::xla::ffi::AnyBuffer>() /* k0 */         \
+      .Ret<::xla::ffi::AnyBuffer>() /* size */       \
       .Attr<int64_t>("num_input")
 
 #endif  // BPP_TABLE_FFI_H_
