@@ -82,10 +82,10 @@ def test_status_never_says_active_while_the_swap_is_not_in_place(monkeypatch):
     import brainpy as bp
 
     from brainpy_poisson_plugin.host.compat import original_poisson_input_class
-    from brainpy_poisson_plugin.plugin import swap
+    from brainpy_poisson_plugin.plugin import swap, swap_status
 
     with swap.swapped(force=True):
-        monkeypatch.setattr(swap, "_last_reason", "active: brainpy is in the supported range")
+        monkeypatch.setattr(swap_status, "_last_reason", "active: brainpy is in the supported range")
         monkeypatch.setattr(bp.dyn, "PoissonInput", original_poisson_input_class())
         st = swap.status()
         assert st.active is False
@@ -94,14 +94,15 @@ def test_status_never_says_active_while_the_swap_is_not_in_place(monkeypatch):
 
 
 def test_hook_does_not_record_active_when_the_class_cannot_be_imported(monkeypatch):
-    from brainpy_poisson_plugin.plugin import hooks, swap
+    from brainpy_poisson_plugin.plugin import hooks, swap, swap_status
 
     def broken():
         raise ImportError("cannot import name 'PoissonInput' from partially initialized module")
 
-    monkeypatch.setattr(swap, "_last_reason", swap._last_reason)
-    monkeypatch.setattr(swap, "_last_decision", swap._last_decision)
+    monkeypatch.setattr(swap_status, "_last_reason", swap_status._last_reason)
+    monkeypatch.setattr(swap_status, "_last_decision", swap_status._last_decision)
     monkeypatch.setattr(swap, "overrides", broken)
     with pytest.raises(ImportError, match="partially initialized"):
         hooks.brainpy_component_overrides(host_version="2.9.0")
-    assert swap._last_reason.startswith("not active: the plugin's class could not be imported"), swap._last_reason
+    reason = swap_status.last_reason()
+    assert reason.startswith("not active: the plugin's class could not be imported"), reason

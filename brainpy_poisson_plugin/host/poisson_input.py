@@ -179,8 +179,14 @@ class PoissonInput(HostPoissonInput):
 
     def _prepare(self, impl: str) -> PreparedPoissonAdd:
         """Check everything this step needs (current ``dt``, ``freq``, target) without side effects."""
-        freq = check_real_scalar(self.freq, name="freq", minimum=0.0)
-        p = _rate_probability(freq, share["dt"])
+        if is_traced(self.freq):
+            # A rate set during the run (``node.freq = rate(t)`` inside a jitted loop): p is
+            # traced, its table is built in the compiled program, and a run-time p outside
+            # [0, 1] shows as NaN (documented) rather than a silently clipped rate.
+            p = self.freq * share["dt"] / 1e3
+        else:
+            freq = check_real_scalar(self.freq, name="freq", minimum=0.0)
+            p = _rate_probability(freq, share["dt"])
         target = self.target_var.value
         # Inside a user's shard_map: this device's block (an unplaced call is refused here,
         # before the key advances).

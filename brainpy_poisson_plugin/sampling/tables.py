@@ -26,7 +26,6 @@ import ctypes
 import dataclasses
 import functools
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -213,10 +212,11 @@ def _native_builder():
     if _native_looked:
         return _native_fn
     _native_looked = True
-    from ..ops.native import ENV_DISABLE, library_paths
+    from .. import switches
+    from ..ops.native import library_paths
 
     path = library_paths().get("cpu")
-    if path is None or os.environ.get(ENV_DISABLE, "").strip() == "0":
+    if path is None or not switches.get(switches.NATIVE):
         return None
     try:
         fn = ctypes.CDLL(path).bpp_binomial_table_build
