@@ -156,3 +156,26 @@ def test_bad_contents_abort_the_emulated_kernel():
             threads=4,
             staged=False,
         )
+
+
+@pytest.mark.parametrize("staged", [True, False])
+def test_padded_table_and_all_ones_word(staged):
+    """A table padded with 2^64-1 rows: the body searches the real rows only, and the
+    element placed (via the block origin) where Threefry yields u = 2^64-1 gets
+    increment L, as the oracle's search over all rows."""
+    from test_native_kernel import _origin_of_word, padded_table
+
+    t, inc, _ = padded_table(1000, 0.01, 299)
+    gdims, width = (2**30, 2**32 - 1), 300
+    for seed in range(64):
+        key = np.random.default_rng([7, seed]).integers(0, 2**32, size=2, dtype=np.uint32)
+        origin = _origin_of_word(key, 2**64 - 1, gdims)
+        if origin is not None and width <= origin[1] < gdims[1] - width:
+            break
+    else:
+        pytest.fail("no key places the word 2^64-1 in the global array")
+    start = (origin[0], origin[1] - width // 2)
+    block = np.random.default_rng(8).standard_normal((1, width)).astype(np.float32)
+    got = emulate(block, key, t, inc, start, gdims, grid=3, threads=32, staged=staged)
+    assert_same_bits(got, np_poisson_add(block, key, t, inc, start, gdims))
+    assert got[0, width // 2] == np.float32(block[0, width // 2] + inc[299])

@@ -542,6 +542,137 @@ def test_thread_count_does_not_change_bits():
 
 
 # ---------------------------------------------------------------------------------------
+# Tables padded with all-ones rows (a run-time table: static length, fewer real rows)
+# ---------------------------------------------------------------------------------------
+
+
+def np_threefry2x32_inverse(k0: int, k1: int, y0: np.ndarray, y1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The counter pairs that ``np_threefry2x32`` maps to (y0, y1) under key (k0, k1):
+    its 20 rounds undone in reverse (Threefry is a permutation of the counter space)."""
+    with np.errstate(over="ignore"):
+        k0 = np.uint32(k0)
+        k1 = np.uint32(k1)
+        ks = (k0, k1, np.uint32(k0 ^ k1 ^ np.uint32(0x1BD11BDA)))
+        x0 = np.asarray(y0, np.uint32).copy()
+        x1 = np.asarray(y1, np.uint32).copy()
+        for i in reversed(range(5)):
+            x1 = x1 - ks[(i + 2) % 3] - np.uint32(i + 1)
+            x0 = x0 - ks[(i + 1) % 3]
+            for r in reversed(_ROT0 if i % 2 == 0 else _ROT1):
+                x1 = x1 ^ x0
+                x1 = (x1 >> np.uint32(r)) | (x1 << np.uint32(32 - r))
+                x0 = x0 - x1
+        return x0 - ks[0], x1 - ks[1]
+
+
+def test_numpy_threefry_inverse_round_trips():
+    rng = np.random.default_rng(31)
+    x0, x1 = (rng.integers(0, 2**32, size=500, dtype=np.uint32) for _ in range(2))
+    y0, y1 = np_threefry2x32(0xDEADBEEF, 0x01234567, x0, x1)
+    b0, b1 = np_threefry2x32_inverse(0xDEADBEEF, 0x01234567, y0, y1)
+    np.testing.assert_array_equal(b0, x0)
+    np.testing.assert_array_equal(b1, x1)
+
+
+def padded_table(n: int, p: float, length: int, dtype=np.float32):
+    """A realistic table of ``n, p`` padded with 2^64-1 rows to ``length`` rows, and
+    increments whose padded range differs from the last real one (so index L is seen)."""
+    k0, t = binomial_thresholds(n, p)
+    assert t.size < length
+    full = np.concatenate([t, np.full(length - t.size, U64_MAX, np.uint64)])
+    cdt = np.float64 if dtype == np.float64 else np.float32
+    inc = (0.25 * (k0 + np.arange(length + 1))).astype(cdt)
+    inc[t.size + 1 :] = cdt(1000.0)  # never the increment of a word below 2^64-1
+    inc[length] = cdt(-7.5)  # the increment of u = 2^64-1 only
+    return full, inc, t.size
+
+
+def _reference(target, key, t, inc, origin=None, gdims=None):
+    from brainpy_poisson_plugin.sampling.reference import reference_poisson_add
+
+    got = reference_poisson_add(
+        jnp.asarray(target),
+        jnp.asarray(np.asarray(key, np.uint32)),
+        jnp.asarray(rows(t)),
+        jnp.asarray(inc),
+        jnp.asarray(layout_of(target.shape, origin, gdims)),
+    )
+    return np.asarray(got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.001, 0.01, 0.2])
+def test_padded_table_matches_oracle_and_reference(p, dtype):
+    """A table of R real rows padded to L = 299 (n = 1000) takes the lookup of an R-row
+    table; every element keeps the full table's bits, for many keys (R = 7..~150: the
+    register search and the count guide on AVX-512 CPUs, linear and guide elsewhere)."""
+    with _x64() if dtype == np.float64 else contextlib.nullcontext():
+        _check_padded_random_keys(p, dtype)
+
+
+def _check_padded_random_keys(p, dtype):
+    t, inc, real = padded_table(1000, p, 299, dtype)
+    assert real < 299
+    rng = np.random.default_rng(int(p * 1000))
+    target = rng.standard_normal(5000).astype(dtype)
+    for _ in range(4):
+        key = rng.integers(0, 2**32, size=2, dtype=np.uint32)
+        want = np_poisson_add(target, key, t, inc)
+        assert_bits_equal(kernel(target, key, t, inc, alias=False), want)
+        assert_bits_equal(_reference(target, key, t, inc), want)
+
+
+def _origin_of_word(key, u: int, gdims):
+    """The 2-D block origin (row, col) whose global flat index draws the word ``u``
+    under ``key``, or None when that index lies past ``gdims``."""
+    x0, x1 = np_threefry2x32_inverse(
+        int(key[0]), int(key[1]), np.array([u >> 32], np.uint32), np.array([u & 0xFFFFFFFF], np.uint32)
+    )
+    g = (int(x0[0]) << 32) | int(x1[0])
+    r, c = divmod(g, gdims[1])
+    return (r, c) if r < gdims[0] else None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.001, 0.2])
+def test_padded_table_crafted_words(p, dtype):
+    """Elements placed (via the block origin) where Threefry yields chosen words: u =
+    2^64-1 gets increment L (every row, padding included, is <= u), u = 2^64-2 and the
+    words at and around the last real threshold get the real table's counts."""
+    with _x64() if dtype == np.float64 else contextlib.nullcontext():
+        _check_crafted_words(p, dtype)
+
+
+def _check_crafted_words(p, dtype):
+    t, inc, real = padded_table(1000, p, 299, dtype)
+    last = int(t[real - 1])
+    words = [2**64 - 1, 2**64 - 2, last - 1, last, last + 1, int(t[0]) - 1, int(t[0])]
+    gdims = (2**30, 2**32 - 1)
+    width = 300  # a block of elements: one crafted, the others random words
+    checked = 0
+    for i, u in enumerate(words):
+        for seed in range(64):
+            key = np.random.default_rng([i, seed]).integers(0, 2**32, size=2, dtype=np.uint32)
+            origin = _origin_of_word(key, u, gdims)
+            if origin is not None and width <= origin[1] < gdims[1] - width:
+                break
+        else:
+            pytest.fail(f"no key places word {u:#x} in the global array")
+        row, col = origin
+        start = (row, col - width // 2)
+        block = np.random.default_rng(i).standard_normal((1, width)).astype(dtype)
+        assert int(np_words(key, block.shape, start, gdims)[0, width // 2]) == u
+        want = np_poisson_add(block, key, t, inc, start, gdims)
+        got = kernel(block, key, t, inc, start, gdims, alias=False)
+        assert_bits_equal(got, want)
+        assert_bits_equal(_reference(block, key, t, inc, start, gdims), want)
+        if u == 2**64 - 1:  # the contract's answer, independent of the oracle's search
+            assert got[0, width // 2] == (block[0, width // 2].astype(inc.dtype) + inc[299]).astype(dtype)
+        checked += 1
+    assert checked == len(words)
+
+
+# ---------------------------------------------------------------------------------------
 # Global flat indices of 2**31 and more (no large allocation: small blocks far out)
 # ---------------------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 // Organisation (per call):
 //   1. check operands (bpp/ffi_common.h);
 //   2. build_plan (cpu/lookup_plan.h): collapse the block layout (bpp::make_layout) and
-//      prepare a count lookup over the hi words H[j] = T[j] >> 32 of the thresholds:
+//      prepare a count lookup over the hi words H[j] = T[j] >> 32 of the L_eff leading
+//      thresholds below 2^64-1 (a run-time table's padding rows of all ones excluded; the
+//      chunk loop gives u = 2^64-1 the count L of the full table), picked from L_eff:
 //      - "linear" when at most 32 thresholds have 0 < H < 2^32-1 (every realistic table with
 //        a mean count up to ~5: the far tails have H == 0 or H == 2^32-1): the count is
 //        base + sum_j [H[j] < uh] over a fixed-size (8/16/32) padded array, fully unrolled;

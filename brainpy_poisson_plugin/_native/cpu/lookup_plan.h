@@ -21,8 +21,9 @@ namespace {
 //! members of the call's shared Work, work_sharing.h).
 struct Plan {
   uint32_t k0, k1;
-  uint32_t table_length;  //!< L
-  const uint64_t* T;      //!< the L thresholds as 64-bit words (exact path)
+  uint32_t table_length;  //!< L_eff: the leading thresholds below 2^64-1, those the lookups search
+  uint32_t full_length;   //!< L, the operand's rows (padding rows of 2^64-1 included)
+  const uint64_t* T;      //!< the L_eff thresholds as 64-bit words (exact path)
   // linear lookup
   uint32_t lin_base;      //!< #{j : H[j] == 0}
   uint32_t lin_count;     //!< #{j : 0 < H[j] < 2^32-1}, the middle hi words
@@ -139,18 +140,29 @@ ffi::Error build_plan(const CallShape& shape, const ffi::AnyBuffer& target, cons
   const uint32_t* kw = static_cast<const uint32_t*>(key.untyped_data());
   p.k0 = kw[0];
   p.k1 = kw[1];
-  const uint32_t L = shape.table_length;
+  const uint32_t full = shape.table_length;
+  p.full_length = full;
+
+  // The lookups cover the L_eff leading thresholds below 2^64-1 only: the rows past them
+  // (the padding of a table built at run time, all ones) are above every word but
+  // u = 2^64-1, whose count L the chunk loop settles itself (run_range_impl), so every
+  // count equals that of a search over all L rows.
+  const uint32_t* rows = static_cast<const uint32_t*>(thresholds.untyped_data());
+  uint32_t L = 0;
+  for (uint32_t j = 0; j < full; ++j) {
+    const uint64_t t = threshold_at(rows, j);
+    if (j > 0 && t < threshold_at(rows, j - 1)) return invalid("thresholds must be non-decreasing");
+    L += t != ~uint64_t{0};
+  }
   p.table_length = L;
 
   // Thresholds as 64-bit words (exact path) and their hi words (fast paths).
-  const uint32_t* rows = static_cast<const uint32_t*>(thresholds.untyped_data());
   tab.thresholds.assign(static_cast<size_t>(L) + 1, 0u);
   tab.hi.assign(static_cast<size_t>(L) + 2, ~0u);
   uint32_t lin_begin = 0, lin_end = 0;
   for (uint32_t j = 0; j < L; ++j) {
     tab.thresholds[j] = threshold_at(rows, j);
     tab.hi[j] = rows[2 * j];
-    if (j > 0 && tab.thresholds[j] < tab.thresholds[j - 1]) return invalid("thresholds must be non-decreasing");
     lin_begin += tab.hi[j] == 0u;
     lin_end += tab.hi[j] != ~0u;
   }

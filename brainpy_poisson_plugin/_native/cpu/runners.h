@@ -29,6 +29,7 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
   const T* inc = static_cast<const T*>(p.inc);
   const uint32_t k0 = p.k0, k1 = p.k1;
   const Lookup lookup(p);
+  const bool padded = p.table_length < p.full_length;
   CounterWalker walker(p.layout, begin);
 
   for (int64_t start = begin; start < end; start += kBlock) {
@@ -65,12 +66,29 @@ BPP_INLINE void run_range_impl(const Plan& p, int64_t begin, int64_t end) {
       }
     }
 
+    // u = 2^64-1 counts all L rows, padding included: the lookups (over the L_eff real
+    // rows) gave it L_eff, so such elements get increment L added after the block add,
+    // from their saved target value (rare: 2^-64 per element; padded tables only).
+    uint32_t all_ones = 0;
+    if (padded) {
+      for (int k = 0; k < m; ++k) all_ones |= static_cast<uint32_t>((x0[k] & x1[k]) == ~0u);
+    }
+    alignas(64) T saved[kBlock];
+    if (all_ones) {
+      for (int k = 0; k < m; ++k) saved[k] = in[start + k];
+    }
+
     if constexpr (Lookup::kRegisterAdd) {
       lookup.add(out + start, in + start, cnt, m);
     } else if (in == out) {
       add_block_inplace(out + start, inc, cnt, m);
     } else {
       add_block(out + start, in + start, inc, cnt, m);
+    }
+    if (all_ones) {
+      for (int k = 0; k < m; ++k) {
+        if ((x0[k] & x1[k]) == ~0u) out[start + k] = add_increment<T>(saved[k], inc[p.full_length]);
+      }
     }
   }
 }

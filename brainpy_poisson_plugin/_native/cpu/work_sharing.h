@@ -25,14 +25,25 @@ using Pool = ffi::ThreadPool;
 struct Pool {};
 #endif
 
-//! Thread cap from BRAINPY_POISSON_NUM_THREADS (read once; 0 or unset: no cap).
+//! The value of ``s`` if it is a plain non-negative decimal integer, optionally with
+//! surrounding white space, else 0 (as switches.py: "4x", "-2", "+2", "2.5", "" mean no
+//! cap). Values past 2^40 saturate (any such cap is no cap in effect).
+inline int64_t parse_thread_cap(const char* s) {
+  if (s == nullptr) return 0;
+  const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  while (space(*s)) ++s;
+  int64_t v = 0;
+  const char* digits = s;
+  for (; *s >= '0' && *s <= '9'; ++s) v = std::min<int64_t>(10 * v + (*s - '0'), int64_t{1} << 40);
+  if (s == digits) return 0;
+  while (space(*s)) ++s;
+  return *s == '\0' ? v : 0;
+}
+
+//! Thread cap from BRAINPY_POISSON_NUM_THREADS (read once; 0, unset or not a plain
+//! non-negative integer: no cap).
 inline int64_t thread_cap() {
-  static const int64_t cap = [] {
-    const char* s = std::getenv("BRAINPY_POISSON_NUM_THREADS");
-    if (s == nullptr || *s == '\0') return int64_t{0};
-    const long v = std::strtol(s, nullptr, 10);
-    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
-  }();
+  static const int64_t cap = parse_thread_cap(std::getenv("BRAINPY_POISSON_NUM_THREADS"));
   return cap;
 }
 

@@ -363,6 +363,14 @@ struct ReadOnly {
   }
 };
 
+//! The count index of word ``u`` for the ``L`` thresholds of ``table`` whose first
+//! ``real`` are those below 2^64-1 (the rest, a run-time table's padding, are all ones):
+//! #{j < L : T[j] <= u}, searching the real rows only (u = 2^64-1 counts all L rows).
+template <typename Table>
+BPP_HD uint32_t padded_count(const Table& table, uint32_t real, uint32_t L, uint64_t u) {
+  return u == ~uint64_t{0} ? L : count_le(table, 0u, real, u);
+}
+
 //! Elements ``first, first + step, ...`` below ``n`` of the block: one thread of the
 //! grid-stride loop (``first`` = the thread's global id, ``step`` = threads in the grid;
 //! ``st`` = make_layout_step(lay, step)). ``Table`` yields the 64-bit thresholds,
@@ -371,11 +379,12 @@ template <typename T, typename Table, typename Increments>
 BPP_HD void grid_stride_elements(const T* in, T* out, int64_t n, uint32_t k0, uint32_t k1, const Layout& lay,
                                  const LayoutStep& st, const Table& table, uint32_t L, const Increments& inc,
                                  int64_t first, int64_t step) {
+  const uint32_t real = count_le(table, 0u, L, ~uint64_t{0} - 1u);  // rows below 2^64-1 (leading: T sorted)
   if (lay.rank == 1) {  // unsharded, or a block contiguous in the global array
     const uint64_t base = lay.base, stride0 = lay.stride[0];
     for (int64_t i = first; i < n; i += step) {
       const uint64_t u = element_word(k0, k1, base + static_cast<uint64_t>(i) * stride0);
-      out[i] = add_increment<T>(in[i], inc[count_le(table, 0u, L, u)]);
+      out[i] = add_increment<T>(in[i], inc[padded_count(table, real, L, u)]);
     }
     return;
   }
@@ -384,7 +393,7 @@ BPP_HD void grid_stride_elements(const T* in, T* out, int64_t n, uint32_t k0, ui
   cur.seek(lay, static_cast<uint64_t>(first));
   for (int64_t i = first; i < n; i += step, cur.advance(lay, st)) {
     const uint64_t u = element_word(k0, k1, cur.g);
-    out[i] = add_increment<T>(in[i], inc[count_le(table, 0u, L, u)]);
+    out[i] = add_increment<T>(in[i], inc[padded_count(table, real, L, u)]);
   }
 }
 
