@@ -159,7 +159,7 @@ def simulate(label: str, poisson_cls, duration: float, seed: int, **poisson_kwar
     }
 
 
-def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
+def plot(results: list[dict], out: Path, raster_ms: float, api: str = "") -> Path:
     """One figure: per run, a raster (first ``raster_ms`` of the timed part) and the
     histogram of per-neuron rates."""
     import matplotlib
@@ -196,7 +196,7 @@ def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
         ax.set_xlabel("firing rate (Hz)")
         ax.set_ylabel("neurons")
         ax.legend()
-    fig.suptitle(f"COBA E/I network, {NE + NI:,} neurons, {NUM_INPUT:,} Poisson inputs at {FREQ:g} Hz each")
+    fig.suptitle(f"{api}COBA E/I network, {NE + NI:,} neurons, {NUM_INPUT:,} Poisson inputs at {FREQ:g} Hz each")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)

@@ -35,10 +35,9 @@ import time
 from pathlib import Path
 
 import brainpy
+import ei_network  # sibling example: the figure, and brainevent without numba
 import numpy as np
-from ei_network import (
-    use_pure_jax_sparse_kernels,  # sibling example: brainevent without numba
-)
+from ei_network import use_pure_jax_sparse_kernels
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "output" / "ei_network_state.png"
@@ -170,52 +169,8 @@ def simulate(
 
 
 def plot(results: list[dict], out: Path, raster_ms: float) -> Path:
-    """One figure: per run, a raster (first ``raster_ms`` of the timed part) and the per-neuron rate histogram."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        2,
-        len(results),
-        figsize=(6 * len(results), 7),
-        squeeze=False,
-        gridspec_kw={"height_ratios": [3, 2]},
-    )
-    all_rates = np.concatenate([np.concatenate([r["rates_e"], r["rates_i"]]) for r in results])
-    bins = np.linspace(0.0, max(1.0, np.percentile(all_rates, 99.5)) * 1.05, 41)
-    for col, r in enumerate(results):
-        ax = axes[0, col]
-        n_steps = min(int(raster_ms / DT_MS), r["spikes_e"].shape[0])
-        for spikes, count, offset, color in (
-            (r["spikes_e"], RASTER_E, 0, "tab:red"),
-            (r["spikes_i"], RASTER_I, RASTER_E, "tab:blue"),
-        ):
-            t_idx, n_idx = np.nonzero(spikes[:n_steps, :count])
-            ax.scatter(t_idx * DT_MS, n_idx + offset, s=1.5, c=color, marker=".", linewidths=0)
-        ax.set_xlim(0, n_steps * DT_MS)
-        ax.set_ylim(0, RASTER_E + RASTER_I)
-        ax.set_xlabel("time (ms)")
-        ax.set_ylabel(f"neuron ({RASTER_E} E red, {RASTER_I} I blue)")
-        ax.set_title(
-            f"{r['label']}\nE {r['rates_e'].mean():.1f} Hz, I {r['rates_i'].mean():.1f} Hz, "
-            f"{r['wall_per_sim_s']:.2f} s wall / s simulated"
-        )
-        ax = axes[1, col]
-        ax.hist(r["rates_e"], bins=bins, color="tab:red", alpha=0.6, label="E")
-        ax.hist(r["rates_i"], bins=bins, color="tab:blue", alpha=0.6, label="I")
-        ax.set_xlabel("firing rate (Hz)")
-        ax.set_ylabel("neurons")
-        ax.legend()
-    fig.suptitle(
-        f"brainpy.state COBA E/I network, {NE + NI:,} neurons, {NUM_INPUT:,} Poisson inputs at {FREQ_HZ:g} Hz each"
-    )
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    """The same figure as the classic demo's (one raster and rate histogram per run)."""
+    return ei_network.plot(results, out, raster_ms, api="brainpy.state ")
 
 
 def main(argv: list[str] | None = None) -> int:
