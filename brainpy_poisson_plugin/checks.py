@@ -221,6 +221,7 @@ def check_weight(weight: object, dtype: object = None, *, name: str = "weight", 
     """
     value = check_real_scalar(weight, name=name, traced_ok=traced_ok)
     if dtype is not None and isinstance(value, float):
+        import ml_dtypes  # finfo that knows bfloat16 on every numpy (np.finfo does not on all)
         import numpy as np
 
         dt = np.dtype(cast(Any, dtype))
@@ -229,7 +230,7 @@ def check_weight(weight: object, dtype: object = None, *, name: str = "weight", 
         if not np.isfinite(rounded.astype(np.float64)):
             raise ValueError(
                 f"{name} must be finite in the target's dtype {dt} (largest finite value "
-                f"{float(np.finfo(dt).max)!r}), got {name}={value!r}"
+                f"{float(ml_dtypes.finfo(dt).max)!r}), got {name}={value!r}"
             )
     return value
 
