@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..checks import check_impl
-from ..ops.poisson_add import poisson_add
+from ..ops.poisson_add import prepare_poisson_add
 from ..sampling.tables import check_num_input
 from .compat import original_state_poisson_input, original_state_poisson_input_class
 
@@ -173,12 +173,12 @@ def poisson_input(
     if refractory is not None:
         _check_refractory(refractory, mantissa.shape)
 
-    key = brainstate.random.split_key()
-    if sub_shape is None:
-        new = poisson_add(mantissa, key, n, p, w, impl=impl)
-    else:
-        increments = poisson_add(jnp.zeros(sub_shape, mantissa.dtype), key, n, p, w, impl=impl)
-        new = mantissa.at[indices].add(increments)
+    # Every check of the functional core (the weight finite in the target's dtype too) runs
+    # before the key is split: a refused call leaves brainstate.random where it was.
+    receiver = mantissa if sub_shape is None else jnp.zeros(sub_shape, mantissa.dtype)
+    prepared = prepare_poisson_add(receiver, n, p, w, impl=impl)
+    drawn = prepared.apply(brainstate.random.split_key())
+    new = drawn if sub_shape is None else mantissa.at[indices].add(drawn)
     if refractory is not None:
         new = jnp.where(jnp.asarray(refractory), mantissa, new)
     target.value = u.Quantity(new, unit=unit) if isinstance(tar_val, u.Quantity) else new
